@@ -1,0 +1,5 @@
+import sys
+
+from taxi_etl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,294 @@
+"""Prefect wiring: tasks around the modules, the child flow per month, the parent flow.
+
+No business logic lives here. Tasks are async and push their work to a thread, so a
+parent can run several months at once on one event loop; the hot path is Arrow
+C++ code that releases the GIL, so two threads use two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.filesystems import LocalFileSystem
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+from prefect.tasks import task_input_hash
+from pydantic import BaseModel, Field
+
+from taxi_etl import lake as lake_mod
+from taxi_etl import quality, source, transform
+from taxi_etl.params import Colour, Concurrency, Month, ParameterError, Year, previous_month
+from taxi_etl.params import validate as validate_params
+from taxi_etl.schemas import SCHEMA_VERSION
+from taxi_etl.settings import Settings
+
+
+class MonthResult(BaseModel):
+    """One month's outcome, small enough to travel back to the parent."""
+
+    partition: str
+    status: str  # loaded | skipped | failed | not_published
+    rows: int | None = None
+    bytes: int | None = None
+    outside_month: int | None = None
+    uri: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class LoadFailed(RuntimeError):
+    """At least one month of a parent run failed; the others still finished."""
+
+    def __init__(self, message: str, results: list[MonthResult]) -> None:
+        super().__init__(message, results)
+        self.results = results
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _settings(lake: str | None, source_url: str | None) -> Settings:
+    overrides = {k: v for k, v in (("lake", lake), ("source_url", source_url)) if v}
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+# Where the cached fetch results go. Prefect saves an anonymous block for it on first
+# use; two children doing that at once deadlock SQLite ("database is locked"), so the
+# parent saves it once before it starts them (see _prepare_result_storage).
+RESULT_STORAGE = LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value()))
+
+
+async def _prepare_result_storage() -> None:
+    if RESULT_STORAGE._block_document_id is None:
+        await RESULT_STORAGE._save(is_anonymous=True, overwrite=True)
+
+
+@task(
+    name="fetch",
+    result_storage=RESULT_STORAGE,
+    cache_key_fn=task_input_hash,
+    cache_expiration=timedelta(days=1),
+    task_run_name="fetch-{colour}-{year}-{month:02d}",
+)
+async def fetch(
+    colour: Colour,
+    year: int,
+    month: int,
+    source_url: str,
+    cache: Path,
+    timeout: float,
+    attempts: int,
+) -> source.Download:
+    url = source.url_for(source_url, colour, year, month)
+    get_run_logger().info("downloading %s", url)
+    dest = source.cache_path(cache, colour, year, month)
+    return await asyncio.to_thread(source.download, url, dest, timeout=timeout, attempts=attempts)
+
+
+@task(name="transform", task_run_name="transform-{part.colour}-{part.year}-{part.month:02d}")
+async def transform_month(
+    download: source.Download, part: lake_mod.Partition, staging: Path
+) -> tuple[Path, transform.TransformStats]:
+    out = staging / f"{part.key.replace('/', '_')}-{uuid.uuid4().hex}.parquet"
+    stats = await asyncio.to_thread(
+        transform.convert, download.path, out, part.colour, year=part.year, month=part.month
+    )
+    get_run_logger().info(
+        "%s: %d rows, %d outside the month, %d bytes of parquet",
+        part,
+        stats.rows,
+        stats.outside_month or 0,
+        stats.bytes,
+    )
+    return out, stats
+
+
+@task(name="quality", task_run_name="quality-{part.colour}-{part.year}-{part.month:02d}")
+async def check_month(
+    transformed: tuple[Path, transform.TransformStats], part: lake_mod.Partition
+) -> list[quality.CheckResult]:
+    parquet, stats = transformed
+    results = quality.run_checks(stats, parquet)
+    await quality.publish_artifact(part, results, stats)
+    quality.enforce(results, str(part))
+    return results
+
+
+@task(name="write", task_run_name="write-{part.colour}-{part.year}-{part.month:02d}")
+async def write_month(
+    transformed: tuple[Path, transform.TransformStats],
+    checks: list[quality.CheckResult],
+    download: source.Download,
+    part: lake_mod.Partition,
+    lake_spec: str,
+    upload_timeout: float,
+) -> str:
+    parquet, stats = transformed
+    lake = lake_mod.open_lake(lake_spec, upload_timeout=upload_timeout)
+    manifest = lake_mod.Manifest(
+        partition=part.key,
+        source_url=download.url,
+        source_sha256=download.sha256,
+        source_bytes=download.bytes,
+        rows=stats.rows,
+        bytes=stats.bytes,
+        schema_version=SCHEMA_VERSION,
+        flow_run_id=str(flow_run.id or "") or None,
+        stats=stats.as_dict(),
+        checks=[c.as_dict() for c in checks],
+    )
+    uri = await asyncio.to_thread(lake.publish, part, parquet, manifest)
+    get_run_logger().info("published %s", uri)
+    return uri
+
+
+@flow(name="etl_web_to_gcs", flow_run_name="{colour}-{year}-{month:02d}")
+async def etl_web_to_gcs(
+    month: Month,
+    year: Year,
+    colour: Colour = Colour.yellow,
+    force: bool = False,
+    lake: str | None = None,
+    source_url: str | None = None,
+) -> MonthResult:
+    """Load one month of TLC trips into the lake.
+
+    Args:
+        month: Month to load, 1-12.
+        year: Year to load.
+        colour: yellow, green or fhv.
+        force: Reload even if the lake already holds this exact source file.
+        lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
+            defaults to TAXI_ETL_LAKE.
+        source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+    """
+    cfg = _settings(lake, source_url)
+    part = lake_mod.Partition(Colour(colour), year, month)
+    cached = source.cache_path(cfg.cache, colour, year, month)
+    # The cache key is the inputs; if the cached file is gone, refresh instead of
+    # returning a path that no longer exists.
+    download = await fetch.with_options(refresh_cache=not cached.exists())(
+        Colour(colour),
+        year,
+        month,
+        cfg.source_url,
+        cfg.cache,
+        cfg.download_timeout,
+        cfg.download_attempts,
+    )
+    target = lake_mod.open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
+    current = None if force else await asyncio.to_thread(target.current, part, download.sha256)
+    if current is not None:
+        get_run_logger().info(
+            "%s is current (source sha256 %s); skipped", part, download.sha256[:12]
+        )
+        return MonthResult(
+            partition=part.key,
+            status="skipped",
+            rows=current.rows,
+            bytes=current.bytes,
+            uri=target.data_uri(part),
+        )
+    staging = cfg.cache / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    transformed = await transform_month(download, part, staging)
+    try:
+        checks = await check_month(transformed, part)
+        uri = await write_month(transformed, checks, download, part, cfg.lake, cfg.upload_timeout)
+    finally:
+        transformed[0].unlink(missing_ok=True)
+    stats = transformed[1]
+    return MonthResult(
+        partition=part.key,
+        status="loaded",
+        rows=stats.rows,
+        bytes=stats.bytes,
+        outside_month=stats.outside_month,
+        uri=uri,
+        warnings=[c.name for c in checks if not c.passed],
+    )
+
+
+def _failed_result(part: lake_mod.Partition, exc: BaseException) -> MonthResult:
+    status = "not_published" if isinstance(exc, source.NotPublished) else "failed"
+    return MonthResult(partition=part.key, status=status, error=f"{type(exc).__name__}: {exc}")
+
+
+def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, list[int]]:
+    """Explicit months, or the month before the scheduled start when both are omitted."""
+    if months is None and year is None:
+        start = flow_run.scheduled_start_time
+        y, m = previous_month(start)
+        return y, [m]
+    if year is None:
+        raise ParameterError("year: required when months are given")
+    if months is None:
+        raise ParameterError("months: required when year is given")
+    return year, months
+
+
+@flow(name="etl_parent_flow")
+async def etl_parent_flow(
+    months: list[Month] | None = None,
+    year: Year | None = None,
+    colour: Colour = Colour.yellow,
+    force: bool = False,
+    concurrency: Concurrency = 2,
+    lake: str | None = None,
+    source_url: str | None = None,
+) -> list[MonthResult]:
+    """Load several months of one colour, a bounded number at a time.
+
+    Args:
+        months: Months to load (1-12). Leave empty together with year on a schedule
+            to load the month before the run's scheduled start.
+        year: Year of the months.
+        colour: yellow, green or fhv.
+        force: Reload months even if the lake already holds their exact source file.
+        concurrency: How many months load at once.
+        lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
+            defaults to TAXI_ETL_LAKE.
+        source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+    """
+    year, months = resolve_months(months, year)
+    run = validate_params(colour, year, months)
+    logger = get_run_logger()
+    await _prepare_result_storage()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(month: int) -> MonthResult:
+        part = lake_mod.Partition(run.colour, run.year, month)
+        async with gate:
+            state = await etl_web_to_gcs(
+                month, run.year, run.colour, force, lake, source_url, return_state=True
+            )
+        # The child's own error is kept and reported; it does not stop the other months.
+        data = await state.result(raise_on_failure=False, fetch=True)  # type: ignore[call-overload]
+        if state.is_completed():
+            return data  # type: ignore[no-any-return]
+        if not isinstance(data, BaseException):
+            data = RuntimeError(f"ended {state.type.value}")
+        return _failed_result(part, data)
+
+    results = list(await asyncio.gather(*(one(m) for m in run.months)))
+    await quality.publish_summary(run.colour.value, run.year, [r.model_dump() for r in results])
+    for r in results:
+        logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
+    bad = [r for r in results if r.status in ("failed", "not_published")]
+    if bad:
+        raise LoadFailed("; ".join(f"{r.partition}: {r.error}" for r in bad), results)
+    return results
+
+
+def run_parent(**kwargs: Any) -> Any:
+    """Run the parent flow to a final state from synchronous code (the CLI)."""
+
+    async def main() -> Any:
+        return await etl_parent_flow(**kwargs, return_state=True)
+
+    return asyncio.run(main())

@@ -1,0 +1,135 @@
+"""Run parameters, validated once at the boundary so bad input fails before any IO.
+
+The same types annotate the flows, so Prefect validates deployment runs with them
+and the UI renders a typed form (colour as a choice, months as a list of 1-12).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+YEAR_MIN = 2009  # the TLC publishes trip records from January 2009 on
+YEAR_MAX = 2035  # a fixed bound keeps the UI schema stable; far enough for real use
+
+
+class Colour(StrEnum):
+    """The TLC trip record families mirrored by DataTalksClub."""
+
+    yellow = "yellow"
+    green = "green"
+    fhv = "fhv"
+
+
+Month = Annotated[int, Field(ge=1, le=12, description="Month number, 1-12")]
+Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX, description="Calendar year")]
+Concurrency = Annotated[int, Field(ge=1, le=32, description="Months loaded at once")]
+
+
+class ParameterError(ValueError):
+    """Bad run parameters; the message names the parameter. The CLI maps it to exit 2."""
+
+
+class RunParams(BaseModel):
+    """One parent run: a colour, a year and a non-empty set of months."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    colour: Colour
+    year: Year
+    months: Annotated[list[Month], Field(min_length=1)]
+
+    @field_validator("months")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        dupes = sorted({m for m in v if v.count(m) > 1})
+        if dupes:
+            raise ValueError(f"duplicate months {dupes}")
+        return sorted(v)
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "parameters"
+        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid parameters: " + "; ".join(parts)
+
+
+def validate(colour: object, year: object, months: object) -> RunParams:
+    """Validate raw values from the CLI, a flow call or a deployment override."""
+    if isinstance(months, int | str):
+        months = [months]
+    try:
+        return RunParams(colour=colour, year=year, months=months)
+    except ValidationError as exc:
+        raise ParameterError(_explain(exc)) from None
+
+
+def previous_month(moment: datetime | date) -> tuple[int, int]:
+    """The month a monthly schedule firing at `moment` should load: the one before it."""
+    if moment.month == 1:
+        return moment.year - 1, 12
+    return moment.year, moment.month - 1
+
+
+_YM = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+
+
+def _parse_ym(text: str, what: str) -> tuple[int, int]:
+    match = _YM.match(text)
+    if not match:
+        raise ParameterError(f"months: {what} {text!r} is not YYYY-MM")
+    year, month = int(match.group(1)), int(match.group(2))
+    if not YEAR_MIN <= year <= YEAR_MAX:
+        raise ParameterError(f"year: {year} is outside {YEAR_MIN}..{YEAR_MAX}")
+    if not 1 <= month <= 12:
+        raise ParameterError(f"months: month {month} in {text!r} is outside 1..12")
+    return year, month
+
+
+def parse_month_range(text: str) -> list[tuple[int, int]]:
+    """Expand ``YYYY-MM..YYYY-MM`` (inclusive, may span years) or a single ``YYYY-MM``."""
+    start_s, sep, end_s = text.partition("..")
+    start = _parse_ym(start_s, "start")
+    end = _parse_ym(end_s, "end") if sep else start
+    if end < start:
+        raise ParameterError(f"months: range {text!r} ends before it starts")
+    out = []
+    year, month = start
+    while (year, month) <= end:
+        out.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def group_by_year(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    """Group (year, month) pairs into the per-year month lists the parent flow takes."""
+    grouped: dict[int, list[int]] = {}
+    for year, month in pairs:
+        grouped.setdefault(year, []).append(month)
+    return grouped
+
+
+def parse_months(values: Sequence[str]) -> list[int]:
+    """CLI months: numbers (``1 2 3``), comma lists (``1,2``) or spans (``1-3``)."""
+    months: list[int] = []
+    for value in values:
+        for token in value.split(","):
+            token = token.strip()
+            if not token:
+                continue
+            lo, sep, hi = token.partition("-")
+            try:
+                if sep:
+                    months.extend(range(int(lo), int(hi) + 1))
+                else:
+                    months.append(int(token))
+            except ValueError:
+                raise ParameterError(f"months: {token!r} is not a month number") from None
+    return months

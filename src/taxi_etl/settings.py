@@ -1,0 +1,41 @@
+"""Settings from the environment (``TAXI_ETL_*``), in one place, so CLI flags and
+deployments agree.
+
+Every default works offline on one machine (the embedded default): the DataTalksClub
+TLC mirror as source, ``./data/lake`` as lake, ``./data/cache`` for downloads. Nothing
+here holds a secret: GCS credentials come from Google's own discovery (a
+service-account file, workload identity) or from a prefect-gcp GcpCredentials block.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SOURCE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAXI_ETL_", extra="ignore")
+
+    source_url: str = Field(DEFAULT_SOURCE_URL, description="base URL of the csv.gz releases")
+    lake: str = Field(
+        "data/lake",
+        description="a directory, gs://BUCKET[/PREFIX], or gcs-block://NAME (a GcsBucket block)",
+    )
+    cache: Path = Field(Path("data/cache"), description="where downloads are kept for a day")
+    download_timeout: float = Field(
+        60.0, gt=0, description="seconds of silence before a download attempt is abandoned"
+    )
+    download_attempts: int = Field(4, ge=1, le=20)
+    upload_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="per GCS request; the library's 60 s default is too short for large months",
+    )
+
+
+def get_settings() -> Settings:
+    return Settings()
