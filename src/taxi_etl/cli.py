@@ -22,8 +22,8 @@ from rich.table import Table
 
 from taxi_etl.params import Colour, ParameterError, parse_months, validate
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def prefect_env() -> None:

@@ -125,11 +125,9 @@ async def write_month(
     checks: list[quality.CheckResult],
     download: source.Download,
     part: lake_mod.Partition,
-    lake_spec: str,
-    upload_timeout: float,
+    lake: lake_mod.Lake,
 ) -> str:
     parquet, stats = transformed
-    lake = lake_mod.open_lake(lake_spec, upload_timeout=upload_timeout)
     manifest = lake_mod.Manifest(
         partition=part.key,
         source_url=download.url,
@@ -181,7 +179,10 @@ async def etl_web_to_gcs(
         cfg.download_timeout,
         cfg.download_attempts,
     )
-    target = lake_mod.open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
+    # Off the event loop: a gcs-block:// lake loads a Prefect block synchronously.
+    target = await asyncio.to_thread(
+        lake_mod.open_lake, cfg.lake, upload_timeout=cfg.upload_timeout
+    )
     current = None if force else await asyncio.to_thread(target.current, part, download.sha256)
     if current is not None:
         get_run_logger().info(
@@ -199,7 +200,7 @@ async def etl_web_to_gcs(
     transformed = await transform_month(download, part, staging)
     try:
         checks = await check_month(transformed, part)
-        uri = await write_month(transformed, checks, download, part, cfg.lake, cfg.upload_timeout)
+        uri = await write_month(transformed, checks, download, part, target)
     finally:
         transformed[0].unlink(missing_ok=True)
     stats = transformed[1]

@@ -1,0 +1,529 @@
+"""Synthetic NYC TLC monthly trip files (csv.gz) for the offline demo, tests and benchmarks.
+
+The real files cannot be downloaded here, so this writes months that reproduce the quirks
+the ETL has to survive: exact headers per colour, integer codes written as ``1`` or ``1.0``,
+decimals written both as ``.20`` and ``0.5``, a tail of rows without metadata, empty
+``ehail_fee``, and a few pickups outside the month.  Sizes and gzip ratios are close to
+the real files so downloads and transforms can be benchmarked.
+
+Ground truth, so tests can assert exact counts without re-reading the file:
+
+* the last :func:`missing_metadata_count` rows of a yellow/green month have empty
+  VendorID, passenger_count, RatecodeID, store_and_fwd_flag and payment_type (and
+  trip_type for green); fhv files have no such tail;
+* exactly :func:`outside_month_count` rows have a pickup outside ``[month start, next
+  month start)``: row 0 is in the previous month, later ones alternate between an
+  earlier month and the next month.  Every other pickup is inside the month.
+
+Output is deterministic for given arguments: the chunk size is fixed, every chunk has its
+own seeded generator and the gzip header carries no name or timestamp.
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import struct
+import tempfile
+import zlib
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+__all__ = [
+    "CHUNK_ROWS",
+    "COLOURS",
+    "HEADERS",
+    "file_name",
+    "generate_month",
+    "missing_metadata_count",
+    "outside_month_count",
+    "write_mirror",
+]
+
+HEADERS: dict[str, list[str]] = {
+    "yellow": [
+        "VendorID",
+        "tpep_pickup_datetime",
+        "tpep_dropoff_datetime",
+        "passenger_count",
+        "trip_distance",
+        "RatecodeID",
+        "store_and_fwd_flag",
+        "PULocationID",
+        "DOLocationID",
+        "payment_type",
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tip_amount",
+        "tolls_amount",
+        "improvement_surcharge",
+        "total_amount",
+        "congestion_surcharge",
+    ],
+    "green": [
+        "VendorID",
+        "lpep_pickup_datetime",
+        "lpep_dropoff_datetime",
+        "store_and_fwd_flag",
+        "RatecodeID",
+        "PULocationID",
+        "DOLocationID",
+        "passenger_count",
+        "trip_distance",
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tip_amount",
+        "tolls_amount",
+        "ehail_fee",
+        "improvement_surcharge",
+        "total_amount",
+        "payment_type",
+        "trip_type",
+        "congestion_surcharge",
+    ],
+    "fhv": [
+        "dispatching_base_num",
+        "pickup_datetime",
+        "dropOff_datetime",
+        "PUlocationID",
+        "DOlocationID",
+        "SR_Flag",
+        "Affiliated_base_number",
+    ],
+    "fhv_2019": [
+        "dispatching_base_num",
+        "pickup_datetime",
+        "dropoff_datetime",
+        "PULocationID",
+        "DOLocationID",
+        "SR_Flag",
+    ],
+}
+
+COLOURS: tuple[str, ...] = ("yellow", "green", "fhv")
+
+#: Rows generated and written per step.  Part of the output's identity: changing it
+#: changes the bytes produced for a given seed.
+CHUNK_ROWS = 200_000
+
+_MISSING_METADATA_PERCENT = 3
+_OUTSIDE_MONTH_EVERY = 2000  # 0.05 %
+_MAX_CENTS = 200_000  # money/distances are clipped below 2000.00 to keep lookup tables small
+_MAX_INT = 1000
+
+_IntArray = npt.NDArray[np.int64]
+_BoolArray = npt.NDArray[np.bool_]
+
+# Relative trip volume per hour of day (NYC yellow-cab shape: quiet at 5am, peak at 6pm).
+_HOURLY = np.array(
+    [
+        *[3.0, 2.2, 1.6, 1.1, 0.9, 1.0, 1.8, 3.0, 3.8, 4.0, 4.1, 4.3],
+        *[4.6, 4.7, 4.9, 5.0, 5.1, 5.6, 6.0, 5.7, 5.0, 4.8, 4.4, 3.7],
+    ]
+)
+_DAY_CDF_X = np.concatenate([[0.0], np.cumsum(_HOURLY) / _HOURLY.sum()])
+_DAY_CDF_Y = np.linspace(0.0, 1.0, 25)
+
+
+def missing_metadata_count(rows: int, colour: str = "yellow") -> int:
+    """Number of trailing rows without vendor/payment metadata (0 for fhv)."""
+    _check_colour(colour)
+    return 0 if colour == "fhv" else rows * _MISSING_METADATA_PERCENT // 100
+
+
+def outside_month_count(rows: int) -> int:
+    """Exact number of rows whose pickup lies outside the file's month (about 0.05 %)."""
+    return 0 if rows < 2 else max(1, rows // _OUTSIDE_MONTH_EVERY)
+
+
+def file_name(colour: str, year: int, month: int) -> str:
+    """Release asset name, e.g. ``yellow_tripdata_2021-01.csv.gz``."""
+    return f"{colour}_tripdata_{year}-{month:02}.csv.gz"
+
+
+def write_mirror(
+    root: Path, colour: str, year: int, months: Iterable[int], rows: int, *, seed: int = 0
+) -> list[Path]:
+    """Write months into `root/{colour}/{colour}_tripdata_{year}-{month:02}.csv.gz` (the
+    layout of the GitHub release mirror) and return the paths."""
+    paths = []
+    for month in months:
+        path = Path(root) / colour / file_name(colour, year, month)
+        generate_month(path, colour, year, month, rows, seed=seed)
+        paths.append(path)
+    return paths
+
+
+def generate_month(
+    path: Path,
+    colour: str,
+    year: int,
+    month: int,
+    rows: int,
+    *,
+    seed: int = 0,
+    header: str | None = None,
+    ints_as_floats: bool = False,
+    compresslevel: int = 6,
+) -> int:
+    """Write one month as csv.gz at `path` and return the number of data rows written.
+
+    `header` picks a variant from :data:`HEADERS` of the same colour (``"fhv_2019"`` for
+    the 6-column fhv files).  `ints_as_floats` writes id/code columns as ``1.0`` like the
+    2021-06 release instead of ``1`` like 2021-01.  The file is written next to `path`
+    and renamed into place, so a mirror serving the directory never sees half a file.
+    Rows are generated in chunks of :data:`CHUNK_ROWS` and gzip runs on worker threads,
+    so memory stays bounded and gzip (the slowest part) uses every core.
+    """
+    _check_colour(colour)
+    key = colour if header is None else header
+    if key not in HEADERS or not (key == colour or key.startswith(colour + "_")):
+        raise ValueError(f"header {key!r} is not a {colour} variant of {sorted(HEADERS)}")
+    if not 1 <= month <= 12:
+        raise ValueError(f"month must be 1..12, got {month}")
+    if rows < 0:
+        raise ValueError(f"rows must be >= 0, got {rows}")
+    if not 0 <= compresslevel <= 9:
+        raise ValueError(f"compresslevel must be 0..9, got {compresslevel}")
+
+    names = HEADERS[key]
+    month_ctx = _Month(colour, year, month, rows, seed, ints_as_floats)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=8192)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw, _ParallelGzip(raw, compresslevel) as gz:
+            gz.write((",".join(names) + "\n").encode())
+            for start in range(0, rows, CHUNK_ROWS):
+                columns = month_ctx.chunk(start, min(start + CHUNK_ROWS, rows))
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(pa.table(columns[: len(names)], names=names), sink, options)
+                gz.write(sink.getvalue())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; mirrors and containers must read it
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return rows
+
+
+class _ParallelGzip:
+    """Single-member gzip compressed on worker threads, the way pigz does it.
+
+    Each block is raw deflate primed with the previous 32 KiB and ended with a sync
+    flush, so the concatenation is one ordinary deflate stream that every gunzip reads
+    while zlib (which releases the GIL) runs on several cores.  The header has no name or
+    mtime, so equal input gives equal bytes.
+    """
+
+    _BLOCK = 1 << 20
+    _WINDOW = 1 << 15
+
+    def __init__(self, raw: BinaryIO, level: int) -> None:
+        self._raw = raw
+        self._level = level
+        workers = max(1, min(4, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taxi-etl-gzip")
+        self._max_pending = 2 * workers
+        self._pending: deque[Future[bytes]] = deque()
+        self._crc = 0
+        self._size = 0
+        self._window = b""
+        xfl = 2 if level == 9 else 4 if level == 1 else 0
+        raw.write(struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, xfl, 255))
+
+    def __enter__(self) -> _ParallelGzip:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self._drain(0)
+                self._raw.write(zlib.compressobj(self._level, zlib.DEFLATED, -15).flush())
+                self._raw.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+        finally:
+            for future in self._pending:
+                future.cancel()
+            self._pool.shutdown(wait=True)
+
+    def write(self, data: bytes | pa.Buffer) -> None:
+        view = memoryview(data)
+        for offset in range(0, len(view), self._BLOCK):
+            block = view[offset : offset + self._BLOCK]
+            self._crc = zlib.crc32(block, self._crc)
+            self._size += len(block)
+            self._pending.append(self._pool.submit(self._deflate, block, self._window))
+            self._window = (self._window + bytes(block[-self._WINDOW :]))[-self._WINDOW :]
+            self._drain(self._max_pending)
+
+    def _drain(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            self._raw.write(self._pending.popleft().result())
+
+    def _deflate(self, block: memoryview, window: bytes) -> bytes:
+        if window:
+            c = zlib.compressobj(self._level, zlib.DEFLATED, -15, zdict=window)
+        else:
+            c = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+        return c.compress(block) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _check_colour(colour: str) -> None:
+    if colour not in COLOURS:
+        raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
+
+
+@lru_cache(maxsize=1)
+def _decimal_table() -> pa.Array:
+    """Text for every value in hundredths: index ``c`` gives the shortest form (``0.5``,
+    ``11.8``, ``8``) and index ``_MAX_CENTS + c`` the fixed form (``.20``, ``2.10``);
+    both give ``0`` for zero.  A lookup is far faster than formatting floats per row."""
+    short_frac = [""] + [f".{f // 10}" if f % 10 == 0 else f".{f:02}" for f in range(1, 100)]
+    fixed_frac = [f".{f:02}" for f in range(100)]
+    units = _MAX_CENTS // 100
+    short = [f"{i}{s}" for i in range(units) for s in short_frac]
+    fixed = [(str(i) if i else "") + s for i in range(units) for s in fixed_frac]
+    fixed[0] = "0"
+    return pa.array(short + fixed, pa.string())
+
+
+@lru_cache(maxsize=2)
+def _int_table(as_float: bool) -> pa.Array:
+    suffix = ".0" if as_float else ""
+    return pa.array([f"{i}{suffix}" for i in range(_MAX_INT)], pa.string())
+
+
+@lru_cache(maxsize=1)
+def _zone_cdf() -> npt.NDArray[np.float64]:
+    """Skewed popularity of the 265 taxi zones (a few Manhattan zones dominate), fixed
+    across seeds so that every month has the same geography."""
+    rng = np.random.default_rng(265)
+    weights = 1.0 / np.arange(1, 264) ** 1.05
+    weights = weights[rng.permutation(263)]
+    weights = np.concatenate([weights, [weights.max() * 0.3, weights.max() * 0.1]])  # 264/265
+    cdf: npt.NDArray[np.float64] = np.cumsum(weights) / weights.sum()
+    return cdf
+
+
+@lru_cache(maxsize=1)
+def _fhv_bases() -> tuple[pa.Array, npt.NDArray[np.float64]]:
+    rng = np.random.default_rng(13)
+    numbers = np.unique(np.concatenate([[13, 14, 1, 2], rng.integers(1, 3500, 400)]))
+    names = pa.array([f"B{n:05}" for n in numbers], pa.string())
+    weights = 1.0 / np.arange(1, len(numbers) + 1) ** 1.2
+    weights = weights[rng.permutation(len(numbers))]
+    return names, np.cumsum(weights) / weights.sum()
+
+
+def _epoch(year: int, month: int) -> int:
+    return calendar.timegm(datetime(year, month, 1).timetuple())
+
+
+class _Month:
+    """Everything needed to produce any chunk of one month independently."""
+
+    def __init__(
+        self, colour: str, year: int, month: int, rows: int, seed: int, ints_as_floats: bool
+    ) -> None:
+        self.colour = colour
+        self.year = year
+        self.month = month
+        self.rows = rows
+        self.seed = seed
+        self.start = _epoch(year, month)
+        self.end = _epoch(year + month // 12, month % 12 + 1)
+        self.n_tail = missing_metadata_count(rows, colour)
+        self.ints = _int_table(ints_as_floats)
+        self.decimals = _decimal_table()
+        n_out = outside_month_count(rows)
+        self.outside_rows: _IntArray = np.arange(n_out, dtype=np.int64) * rows // max(n_out, 1)
+
+    # -- shared pieces ---------------------------------------------------------------
+    def chunk(self, a: int, b: int) -> list[pa.Array]:
+        colour_no = COLOURS.index(self.colour)
+        ss = np.random.SeedSequence([self.seed, colour_no, self.year, self.month, a])
+        rng = np.random.default_rng(ss)
+        if self.colour == "yellow":
+            return self._taxi(rng, a, b, green=False)
+        if self.colour == "green":
+            return self._taxi(rng, a, b, green=True)
+        return self._fhv(rng, a, b)
+
+    def _pickups(self, rng: np.random.Generator, a: int, b: int, tail: _BoolArray) -> _IntArray:
+        """Sorted pickups over the month for the main rows and again for the tail (the
+        tail is a separately appended extract in the real files), with a daily rhythm."""
+        idx = np.arange(a, b, dtype=np.int64)
+        main_rows = self.rows - self.n_tail
+        pos = np.where(tail, idx - main_rows, idx)
+        length = np.where(tail, max(self.n_tail, 1), max(main_rows, 1))
+        u = (pos + rng.random(b - a)) / length
+        secs = u * (self.end - self.start)
+        day = np.floor(secs / 86400.0)
+        in_day = np.interp(secs / 86400.0 - day, _DAY_CDF_X, _DAY_CDF_Y)
+        pickup = self.start + (day * 86400.0 + in_day * 86400.0).astype(np.int64)
+        pickup = np.minimum(pickup, self.end - 1)
+        pickup[tail] -= pickup[tail] % 60  # the tail's clock has minute resolution
+
+        sel = self.outside_rows[(self.outside_rows >= a) & (self.outside_rows < b)]
+        if len(sel):
+            k = np.searchsorted(self.outside_rows, sel)
+            before = self.start - rng.integers(3600, 20 * 86400, len(sel))
+            if self.year >= 2010:  # real files also carry a few pickups from years ago
+                long_ago = _epoch(2008, 12) + 30 * 86400 + rng.integers(0, 2 * 86400, len(sel))
+                before = np.where(k % 20 == 10, long_ago, before)
+            after = self.end + rng.integers(0, 3 * 86400, len(sel))
+            pickup[sel - a] = np.where(k % 2 == 0, before, after)
+        return pickup
+
+    def _durations(self, rng: np.random.Generator, n: int, median: float) -> _IntArray:
+        d = rng.lognormal(np.log(median), 0.7, n)
+        return np.clip(d, 1, 4 * 3600).astype(np.int64)
+
+    def _zones(self, rng: np.random.Generator, n: int) -> _IntArray:
+        return np.searchsorted(_zone_cdf(), rng.random(n)).astype(np.int64) + 1
+
+    def _int(self, values: _IntArray, null: _BoolArray | None = None) -> pa.Array:
+        return self.ints.take(pa.array(values, mask=null))
+
+    def _dec(self, hundredths: _IntArray, fixed: _BoolArray | None = None) -> pa.Array:
+        idx = np.clip(hundredths, 0, _MAX_CENTS - 1)
+        if fixed is not None:
+            idx = idx + fixed * _MAX_CENTS
+        return self.decimals.take(pa.array(idx))
+
+    @staticmethod
+    def _ts(seconds: _IntArray) -> pa.Array:
+        return pa.array(seconds, pa.int64()).cast(pa.timestamp("s"))
+
+    @staticmethod
+    def _pick(rng: np.random.Generator, values: list[int], p: list[float], n: int) -> _IntArray:
+        cdf = np.cumsum(p) / np.sum(p)
+        i = np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(values) - 1)
+        return np.asarray(values, dtype=np.int64)[i]
+
+    # -- colours ---------------------------------------------------------------------
+    def _taxi(self, rng: np.random.Generator, a: int, b: int, *, green: bool) -> list[pa.Array]:
+        n = b - a
+        tail = np.arange(a, b) >= self.rows - self.n_tail
+        pickup = self._pickups(rng, a, b, tail)
+        duration = self._durations(rng, n, 660.0 if green else 600.0)
+        duration[tail] = np.maximum(duration[tail] - duration[tail] % 60, 60)
+        dropoff = pickup + duration
+
+        mph = rng.lognormal(np.log(12.0 if green else 11.0), 0.35, n)
+        distance = np.rint(mph * duration / 36.0).astype(np.int64)  # hundredths of a mile
+        distance[rng.random(n) < 0.012] = 0
+        distance = np.clip(distance, 0, 9999)
+
+        vendor = self._pick(rng, [1, 2], [0.2, 0.8] if green else [0.3, 0.7], n)
+        passengers = self._pick(rng, [0, 1, 2, 3, 4, 5, 6], [2, 72, 14, 4, 2, 4, 2], n)
+        flag = (rng.random(n) < 0.01).astype(np.int64)
+        pu = self._zones(rng, n)
+        do = self._zones(rng, n)
+        if green:
+            trip_type = self._pick(rng, [1, 2], [0.96, 0.04], n)
+            ratecode = self._pick(rng, [1, 2, 3, 4, 5, 6, 99], [950, 8, 2, 3, 36, 0.5, 0.5], n)
+            ratecode[trip_type == 2] = 5
+            payment = self._pick(rng, [1, 2, 3, 4, 5], [50, 47, 2, 0.8, 0.2], n)
+        else:
+            ratecode = self._pick(rng, [1, 2, 3, 4, 5, 6, 99], [965, 20, 3, 2, 9, 0.5, 0.5], n)
+            payment = self._pick(rng, [1, 2, 3, 4, 5], [70, 28, 1.2, 0.7, 0.1], n)
+
+        metered = 250 + 250 * distance / 100.0 + 30 * duration / 60.0
+        fare: _IntArray = np.rint(metered / 50.0).astype(np.int64) * 50  # meter ticks of 50c
+        fare[ratecode == 2] = 5200
+        fare = np.clip(fare, 0, 99_950)
+        extra = self._pick(rng, [0, 50, 100, 250, 300, 350], [35, 30, 10, 15, 7, 3], n)
+        mta: _IntArray = np.where(rng.random(n) < 0.97, 50, 0).astype(np.int64)
+        tipped = (payment == 1) & (rng.random(n) < 0.85)
+        tip: _IntArray = np.rint(fare * rng.uniform(0.1, 0.3, n) * tipped).astype(np.int64)
+        tolls = self._pick(rng, [0, 612, 1175], [95, 4, 1], n)
+        improvement = np.full(n, 30, dtype=np.int64)
+        if green:
+            congestion = self._pick(rng, [0, 275, 250], [85, 5, 10], n)
+        else:
+            congestion = self._pick(rng, [250, 0], [90, 10], n)
+        total = fare + extra + mta + tip + tolls + improvement + congestion
+
+        ints = self._int
+        null = tail
+        dist_fixed = ~tail  # metered rows print distances as ".20"; the tail as "0.2"
+        if green:
+            return [
+                ints(vendor, null),
+                self._ts(pickup),
+                self._ts(dropoff),
+                pa.array(np.array(["N", "Y"])[flag], pa.string(), mask=null),
+                ints(ratecode, null),
+                ints(pu),
+                ints(do),
+                ints(passengers, null),
+                self._dec(distance, dist_fixed),
+                self._dec(fare),
+                self._dec(extra),
+                self._dec(mta),
+                self._dec(tip),
+                self._dec(tolls),
+                pa.nulls(n, pa.string()),
+                self._dec(improvement),
+                self._dec(total),
+                ints(payment, null),
+                ints(trip_type, null),
+                self._dec(congestion),
+            ]
+        return [
+            ints(vendor, null),
+            self._ts(pickup),
+            self._ts(dropoff),
+            ints(passengers, null),
+            self._dec(distance, dist_fixed),
+            ints(ratecode, null),
+            pa.array(np.array(["N", "Y"])[flag], pa.string(), mask=null),
+            ints(pu),
+            ints(do),
+            ints(payment, null),
+            self._dec(fare),
+            self._dec(extra),
+            self._dec(mta),
+            self._dec(tip),
+            self._dec(tolls),
+            self._dec(improvement),
+            self._dec(total),
+            self._dec(congestion),
+        ]
+
+    def _fhv(self, rng: np.random.Generator, a: int, b: int) -> list[pa.Array]:
+        n = b - a
+        pickup = self._pickups(rng, a, b, np.zeros(n, dtype=bool))
+        on_the_minute = rng.random(n) < 0.3  # many bases report whole minutes
+        pickup[on_the_minute] -= pickup[on_the_minute] % 60
+        dropoff = pickup + self._durations(rng, n, 900.0)
+
+        names, cdf = _fhv_bases()
+        base = np.searchsorted(cdf, rng.random(n)).astype(np.int64)
+        other = np.searchsorted(cdf, rng.random(n)).astype(np.int64)
+        r = rng.random(n)
+        affiliated = np.where(r < 0.8, base, other)
+        return [
+            names.take(pa.array(base)),
+            self._ts(pickup),
+            self._ts(dropoff),
+            self._int(self._zones(rng, n), rng.random(n) < 0.25),
+            self._int(self._zones(rng, n), rng.random(n) < 0.15),
+            self._int(np.ones(n, dtype=np.int64), rng.random(n) >= 0.08),
+            names.take(pa.array(affiliated, mask=r >= 0.95)),
+        ]

@@ -1,0 +1,145 @@
+"""Shared fixtures: an isolated Prefect home, a local TLC mirror, and a GCS emulator.
+
+Everything listens on 127.0.0.1 only. Prefect runs on its embedded (ephemeral) API
+with a fresh SQLite home per test session, set before prefect is first imported.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="taxi-etl-prefect-")
+os.environ["PREFECT_HOME"] = _HOME
+os.environ["PREFECT_API_URL"] = ""
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
+# google-auth must never reach out or pick up real credentials in tests.
+os.environ["NO_GCE_CHECK"] = "true"
+os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
+os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
+os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="taxi-etl-gcloud-")
+os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+for key in [k for k in os.environ if k.startswith("TAXI_ETL_")]:
+    del os.environ[key]
+
+from taxi_etl import mirror, sample  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean cwd with the lake and cache under it, as the embedded default has."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TAXI_ETL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TAXI_ETL_LAKE", str(tmp_path / "lake"))
+    return tmp_path
+
+
+MIRROR_MONTHS = {
+    # colour: (year, months, rows) — realistic shapes at test size
+    "yellow": (2021, [1, 2, 3], 30_000),
+    "green": (2020, [1, 2], 12_000),
+    "fhv": (2019, [1, 2], 25_000),
+}
+
+
+@pytest.fixture(scope="session")
+def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sample months of every colour, with the header and number-format variants:
+    fhv January in the original 6-column header, yellow March with ``1.0`` codes."""
+    root = tmp_path_factory.mktemp("mirror")
+    for colour, (year, months, rows) in MIRROR_MONTHS.items():
+        for i, month in enumerate(months):
+            path = root / colour / sample.file_name(colour, year, month)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sample.generate_month(
+                path,
+                colour,
+                year,
+                month,
+                rows,
+                seed=month,
+                header="fhv_2019" if colour == "fhv" and i == 0 else None,
+                ints_as_floats=colour == "yellow" and i == 2,
+            )
+    return root
+
+
+@pytest.fixture
+def mirror_url(mirror_root: Path) -> Iterator[str]:
+    with mirror.serve(mirror_root) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """gcp-storage-emulator in this process, on 127.0.0.1; yields its URL."""
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket on the emulator; STORAGE_EMULATOR_HOST points the code at it."""
+    import uuid
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    client = storage.Client(credentials=AnonymousCredentials(), project="test")
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(name)
+    yield name
+
+
+@pytest.fixture(scope="session")
+def throwaway_service_account(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A service-account file with a fresh key that no Google service knows.
+
+    prefect-gcp's GcpCredentials reads a key when the block is built; against the
+    emulator the key is never used (anonymous client), and its token URI is loopback.
+    """
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path = tmp_path_factory.mktemp("sa") / "throwaway.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "test",
+                "private_key_id": "0",
+                "private_key": pem,
+                "client_email": "throwaway@test.iam.gserviceaccount.com",
+                "client_id": "0",
+                "token_uri": "http://127.0.0.1:9/token",
+            }
+        )
+    )
+    return path

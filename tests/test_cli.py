@@ -1,0 +1,155 @@
+"""The taxi-etl command: exit codes, convert, run and the offline demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from taxi_etl import sample
+from taxi_etl.cli import main
+from taxi_etl.schemas import for_colour
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "taxi_etl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--colour", "yellow", "--year", "2021", "--months", "13"], "months.0"),
+        (["--colour", "yellow", "--year", "2100", "--months", "1"], "year"),
+        (["--colour", "yellow", "--year", "2021", "--months", "1", "1"], "duplicate"),
+        (["--colour", "yellow", "--year", "2021", "--months", "jan"], "months"),
+    ],
+)
+def test_bad_parameters_exit_2_and_write_nothing(
+    workdir: Path, args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", *args, "--source-url", "http://127.0.0.1:9"]) == 2
+    assert needle in capsys.readouterr().err
+    assert list(workdir.iterdir()) == []
+
+
+def test_unknown_colour_is_a_usage_error(workdir: Path) -> None:
+    proc = cli("run", "--colour", "purple", "--year", "2021", "--months", "1", cwd=workdir)
+    assert proc.returncode == 2
+    assert "colour" in proc.stderr
+    assert list(workdir.iterdir()) == []
+
+
+def test_run_loads_and_reruns_as_noop(
+    workdir: Path, mirror_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "run",
+        "--colour",
+        "green",
+        "--year",
+        "2020",
+        "--months",
+        "1-2",
+        "--source-url",
+        mirror_url,
+        "--lake",
+        str(workdir / "mylake"),
+    ]
+    assert main(args) == 0
+    assert "loaded" in capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("skipped") == 2
+    assert ds.dataset(workdir / "mylake", partitioning="hive").count_rows() == 24_000
+
+
+def test_run_exits_1_when_a_month_is_not_published(
+    workdir: Path, mirror_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "run",
+                "--colour",
+                "green",
+                "--year",
+                "2020",
+                "--months",
+                "12",
+                "--source-url",
+                mirror_url,
+            ]
+        )
+        == 1
+    )
+    assert "not_published" in capsys.readouterr().out
+
+
+def test_convert_needs_no_prefect(tmp_path: Path) -> None:
+    src = tmp_path / sample.file_name("fhv", 2019, 1)
+    sample.generate_month(src, "fhv", 2019, 1, 10_000, header="fhv_2019")
+    probe = (
+        "import sys, runpy; sys.argv=['taxi-etl', *sys.argv[1:]];"
+        "from taxi_etl.cli import main; code = main();"
+        "assert 'prefect' not in sys.modules, 'convert imported prefect';"
+        "sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "convert",
+            "--colour",
+            "fhv",
+            str(src),
+            str(tmp_path / "o.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "10,000 rows" in proc.stdout
+    assert pq.read_schema(tmp_path / "o.parquet").equals(for_colour("fhv").arrow)
+
+
+def test_convert_missing_input_exits_2(tmp_path: Path) -> None:
+    proc = cli(
+        "convert", "--colour", "fhv", str(tmp_path / "nope.csv.gz"), str(tmp_path / "o.parquet")
+    )
+    assert proc.returncode == 2
+    assert "not a file" in proc.stderr
+
+
+def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:
+    """The README's first command, at a small size, in a fresh directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TAXI_ETL_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "taxi_etl", "demo", "--rows", "5000"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lake = tmp_path / "data" / "demo" / "lake"
+    for colour, parts in (("yellow", 3), ("green", 2), ("fhv", 2)):
+        dataset = ds.dataset(lake / f"colour={colour}", partitioning="hive")
+        assert len(dataset.files) == parts
+        assert {f.physical_schema for f in dataset.get_fragments()} == {for_colour(colour).arrow}
+    assert (tmp_path / ".prefect").is_dir()  # Prefect state stays in the project folder
+    assert "one schema" in proc.stdout

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from taxi_etl import quality, sample
+from taxi_etl.transform import TransformStats, convert
+
+
+@pytest.fixture
+def converted(tmp_path: Path) -> tuple[TransformStats, Path]:
+    src = tmp_path / sample.file_name("yellow", 2021, 2)
+    sample.generate_month(src, "yellow", 2021, 2, 10_000)
+    out = tmp_path / "out.parquet"
+    return convert(src, out, "yellow"), out
+
+
+def by_name(results: list[quality.CheckResult]) -> dict[str, quality.CheckResult]:
+    return {r.name: r for r in results}
+
+
+def test_a_realistic_month_passes(converted: tuple[TransformStats, Path]) -> None:
+    stats, path = converted
+    results = by_name(quality.run_checks(stats, path))
+    assert set(results) == {
+        "rows_positive",
+        "schema_canonical",
+        "pickups_in_month_share",
+        "negative_distance_share",
+        "negative_fare_share",
+        "negative_duration_share",
+        "key_null_share",
+    }
+    assert all(r.passed for r in results.values()), results
+    assert results["pickups_in_month_share"].value == pytest.approx(
+        1 - sample.outside_month_count(10_000) / 10_000
+    )
+    quality.enforce(list(results.values()), "yellow 2021-02")
+
+
+def test_empty_month_fails(converted: tuple[TransformStats, Path]) -> None:
+    stats, path = converted
+    stats.rows = 0
+    results = quality.run_checks(stats, path)
+    assert not by_name(results)["rows_positive"].passed
+    with pytest.raises(quality.QualityError, match="rows_positive"):
+        quality.enforce(results, "yellow 2021-02")
+
+
+def test_wrong_schema_fails(converted: tuple[TransformStats, Path], tmp_path: Path) -> None:
+    stats, _ = converted
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"VendorID": pa.array([1.0])}), other)
+    results = by_name(quality.run_checks(stats, other))
+    assert not results["schema_canonical"].passed
+    assert results["schema_canonical"].severity is quality.Severity.fail
+
+
+def test_warnings_do_not_block(converted: tuple[TransformStats, Path]) -> None:
+    stats, path = converted
+    stats.negative_fare = stats.rows // 2
+    stats.outside_month = stats.rows // 2
+    results = quality.run_checks(stats, path)
+    warned = {r.name for r in results if not r.passed}
+    assert warned == {"negative_fare_share", "pickups_in_month_share"}
+    quality.enforce(results, "yellow 2021-02")  # warn severity: no exception
+
+
+def test_null_keys_fail(converted: tuple[TransformStats, Path]) -> None:
+    stats, path = converted
+    stats.nulls["PULocationID"] = stats.rows // 10
+    results = by_name(quality.run_checks(stats, path))
+    assert not results["key_null_share"].passed
+    assert "PULocationID" in results["key_null_share"].detail
