@@ -17,10 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from taxi_etl.params import Colour, ParameterError, parse_months, validate
+from taxi_etl.params import (
+    Colour,
+    ParameterError,
+    check_concurrency,
+    parse_month_range,
+    parse_months,
+    validate,
+)
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -78,6 +92,7 @@ def _run_parent(
 
 def cmd_run(args: argparse.Namespace) -> int:
     run = validate(args.colour, args.year, parse_months(args.months))
+    check_concurrency(args.concurrency)
     _apply_overrides(args)
     t0 = time.perf_counter()
     ok, results = _run_parent(
@@ -117,6 +132,54 @@ def cmd_convert(args: argparse.Namespace) -> int:
         f"outside the month, {time.perf_counter() - t0:.2f}s"
     )
     return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    colour = validate(args.colour, 2019, [1]).colour
+    pairs = parse_month_range(args.range)
+    check_concurrency(args.concurrency)
+    _apply_overrides(args)
+    prefect_env()
+    from taxi_etl import flows
+
+    t0 = time.perf_counter()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        job = bar.add_task(f"backfill {colour} {args.range}", total=len(pairs))
+
+        def tick(result: Any) -> None:
+            bar.update(job, advance=1, description=f"{result.partition}: {result.status}")
+
+        flows.progress_listeners.append(tick)
+        try:
+            state = flows.run_flow(
+                flows.etl_backfill_flow,
+                months=args.range,
+                colour=colour,
+                force=args.force,
+                concurrency=args.concurrency,
+            )
+        finally:
+            flows.progress_listeners.remove(tick)
+    try:
+        results = state.result()
+    except flows.LoadFailed as exc:
+        results = exc.results
+    out.print(
+        _results_table(
+            f"backfill {colour} {args.range} in {time.perf_counter() - t0:.1f}s", results
+        )
+    )
+    unpublished = [r.partition for r in results if r.status == "not_published"]
+    if unpublished:
+        out.print(f"not published (yet): {', '.join(unpublished)}")
+    return 0 if state.is_completed() else 1
 
 
 DEMO_MONTHS: list[tuple[Colour, int, list[int]]] = [
@@ -210,6 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="reload even if already current")
     run.add_argument("--concurrency", type=int, default=2)
     run.set_defaults(func=cmd_run)
+
+    back = sub.add_parser("backfill", help="load a month range, resumably, across years")
+    back.add_argument("colour", choices=colours)
+    back.add_argument("range", help="YYYY-MM..YYYY-MM, inclusive, e.g. 2019-01..2021-07")
+    back.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
+    back.add_argument("--source-url", help="base URL of the csv.gz releases")
+    back.add_argument("--cache", help="download cache directory")
+    back.add_argument("--force", action="store_true", help="reload months already loaded")
+    back.add_argument("--concurrency", type=int, default=2)
+    back.set_defaults(func=cmd_backfill)
 
     conv = sub.add_parser("convert", help="transform one local csv.gz into parquet")
     conv.add_argument("--colour", "--color", required=True, choices=colours)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,16 @@ from pydantic import BaseModel, Field
 
 from taxi_etl import lake as lake_mod
 from taxi_etl import quality, source, transform
-from taxi_etl.params import Colour, Concurrency, Month, ParameterError, Year, previous_month
+from taxi_etl.params import (
+    Colour,
+    Concurrency,
+    Month,
+    MonthRange,
+    ParameterError,
+    Year,
+    parse_month_range,
+    previous_month,
+)
 from taxi_etl.params import validate as validate_params
 from taxi_etl.schemas import SCHEMA_VERSION
 from taxi_etl.settings import Settings
@@ -233,6 +243,74 @@ def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, lis
     return year, months
 
 
+# Called with each month's result as it finishes; the CLI hangs its progress bar here.
+progress_listeners: list[Callable[[MonthResult], None]] = []
+
+
+async def _run_months(
+    colour: Colour,
+    pairs: list[tuple[int, int]],
+    *,
+    force: bool,
+    concurrency: int,
+    lake: str | None,
+    source_url: str | None,
+    skip_loaded: bool = False,
+    progress_key: str | None = None,
+) -> list[MonthResult]:
+    """Run one child flow per (year, month), at most `concurrency` at once.
+
+    With `skip_loaded`, months the lake already holds completely are skipped without
+    a download or a child run, which is what makes a long backfill cheap to resume.
+    """
+    await _prepare_result_storage()
+    gate = asyncio.Semaphore(concurrency)
+    done: list[MonthResult] = []
+    # Checked up front so the months that do run start in chronological order.
+    already: dict[tuple[int, int], MonthResult] = {}
+    if skip_loaded and not force:
+        target = await asyncio.to_thread(lake_mod.open_lake, _settings(lake, source_url).lake)
+        for year, month in pairs:
+            part = lake_mod.Partition(colour, year, month)
+            found = await asyncio.to_thread(target.loaded, part)
+            if found is not None:
+                already[year, month] = MonthResult(
+                    partition=part.key,
+                    status="skipped",
+                    rows=found.rows,
+                    bytes=found.bytes,
+                    uri=target.data_uri(part),
+                )
+
+    async def child(year: int, month: int) -> MonthResult:
+        async with gate:
+            state = await etl_web_to_gcs(
+                month, year, colour, force, lake, source_url, return_state=True
+            )
+        # The child's own error is kept and reported; it does not stop the others.
+        data = await state.result(raise_on_failure=False, fetch=True)  # type: ignore[call-overload]
+        if state.is_completed():
+            return data  # type: ignore[no-any-return]
+        if not isinstance(data, BaseException):
+            data = RuntimeError(f"ended {state.type.value}")
+        return _failed_result(lake_mod.Partition(colour, year, month), data)
+
+    async def one(year: int, month: int) -> MonthResult:
+        result = already.get((year, month)) or await child(year, month)
+        done.append(result)
+        for listener in progress_listeners:
+            listener(result)
+        if progress_key:
+            await quality.publish_progress(progress_key, len(done), len(pairs), done)
+        return result
+
+    results = list(await asyncio.gather(*(one(y, m) for y, m in pairs)))
+    logger = get_run_logger()
+    for r in results:
+        logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
+    return results
+
+
 @flow(name="etl_parent_flow")
 async def etl_parent_flow(
     months: list[Month] | None = None,
@@ -258,38 +336,77 @@ async def etl_parent_flow(
     """
     year, months = resolve_months(months, year)
     run = validate_params(colour, year, months)
-    logger = get_run_logger()
-    await _prepare_result_storage()
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(month: int) -> MonthResult:
-        part = lake_mod.Partition(run.colour, run.year, month)
-        async with gate:
-            state = await etl_web_to_gcs(
-                month, run.year, run.colour, force, lake, source_url, return_state=True
-            )
-        # The child's own error is kept and reported; it does not stop the other months.
-        data = await state.result(raise_on_failure=False, fetch=True)  # type: ignore[call-overload]
-        if state.is_completed():
-            return data  # type: ignore[no-any-return]
-        if not isinstance(data, BaseException):
-            data = RuntimeError(f"ended {state.type.value}")
-        return _failed_result(part, data)
-
-    results = list(await asyncio.gather(*(one(m) for m in run.months)))
-    await quality.publish_summary(run.colour.value, run.year, [r.model_dump() for r in results])
-    for r in results:
-        logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
+    results = await _run_months(
+        run.colour,
+        [(run.year, m) for m in run.months],
+        force=force,
+        concurrency=concurrency,
+        lake=lake,
+        source_url=source_url,
+    )
+    await quality.publish_summary(
+        f"{run.colour.value}-{run.year}", [r.model_dump() for r in results]
+    )
     bad = [r for r in results if r.status in ("failed", "not_published")]
     if bad:
         raise LoadFailed("; ".join(f"{r.partition}: {r.error}" for r in bad), results)
     return results
 
 
-def run_parent(**kwargs: Any) -> Any:
-    """Run the parent flow to a final state from synchronous code (the CLI)."""
+@flow(name="etl_backfill_flow")
+async def etl_backfill_flow(
+    months: MonthRange,
+    colour: Colour = Colour.yellow,
+    force: bool = False,
+    concurrency: Concurrency = 2,
+    lake: str | None = None,
+    source_url: str | None = None,
+) -> list[MonthResult]:
+    """Load a range of months that may span years; resumable.
+
+    Months the lake already holds are skipped without a download, so an interrupted
+    backfill picks up where it stopped. Months the release has not published are
+    reported at the end; any other failure fails the run after the rest finished.
+
+    Args:
+        months: Inclusive range YYYY-MM..YYYY-MM, e.g. 2019-01..2021-07.
+        colour: yellow, green or fhv.
+        force: Reload months even if the lake already holds them.
+        concurrency: How many months load at once.
+        lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
+            defaults to TAXI_ETL_LAKE.
+        source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+    """
+    pairs = parse_month_range(months)
+    colour = Colour(colour)
+    results = await _run_months(
+        colour,
+        pairs,
+        force=force,
+        concurrency=concurrency,
+        lake=lake,
+        source_url=source_url,
+        skip_loaded=True,
+        progress_key=f"backfill-{colour.value}-progress",
+    )
+    await quality.publish_summary(f"backfill-{colour.value}", [r.model_dump() for r in results])
+    unpublished = [r.partition for r in results if r.status == "not_published"]
+    if unpublished:
+        get_run_logger().warning("not published (yet): %s", ", ".join(unpublished))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise LoadFailed("; ".join(f"{r.partition}: {r.error}" for r in failed), results)
+    return results
+
+
+def run_flow(which: Any, **kwargs: Any) -> Any:
+    """Run a flow to its final state from synchronous code (the CLI)."""
 
     async def main() -> Any:
-        return await etl_parent_flow(**kwargs, return_state=True)
+        return await which(**kwargs, return_state=True)
 
     return asyncio.run(main())
+
+
+def run_parent(**kwargs: Any) -> Any:
+    return run_flow(etl_parent_flow, **kwargs)

@@ -89,13 +89,18 @@ class Lake(ABC):
     def manifests(self, colour: Colour | str) -> list[Manifest]:
         """Every complete partition of a colour, for summaries and backfill planning."""
 
+    def loaded(self, part: Partition) -> Manifest | None:
+        """The manifest if the partition is complete: manifest and data agree."""
+        manifest = self.read_manifest(part)
+        if manifest is None or self.data_size(part) != manifest.bytes:
+            return None  # no manifest, or data replaced or lost after it: not trustworthy
+        return manifest
+
     def current(self, part: Partition, source_sha256: str) -> Manifest | None:
         """The manifest if the partition is complete and was loaded from this exact source."""
-        manifest = self.read_manifest(part)
+        manifest = self.loaded(part)
         if manifest is None or manifest.source_sha256 != source_sha256:
             return None
-        if self.data_size(part) != manifest.bytes:
-            return None  # data replaced or lost after the manifest: not trustworthy
         return manifest
 
     def publish(self, part: Partition, local: Path, manifest: Manifest) -> str:

@@ -28,6 +28,13 @@ class Colour(StrEnum):
 
 Month = Annotated[int, Field(ge=1, le=12, description="Month number, 1-12")]
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX, description="Calendar year")]
+MonthRange = Annotated[
+    str,
+    Field(
+        pattern=r"^\s*\d{4}-\d{1,2}\s*(\.\.\s*\d{4}-\d{1,2}\s*)?$",
+        description="YYYY-MM..YYYY-MM, inclusive",
+    ),
+]
 Concurrency = Annotated[int, Field(ge=1, le=32, description="Months loaded at once")]
 
 
@@ -69,6 +76,12 @@ def validate(colour: object, year: object, months: object) -> RunParams:
         return RunParams(colour=colour, year=year, months=months)
     except ValidationError as exc:
         raise ParameterError(_explain(exc)) from None
+
+
+def check_concurrency(value: int) -> int:
+    if not 1 <= value <= 32:
+        raise ParameterError(f"concurrency: {value} is outside 1..32")
+    return value
 
 
 def previous_month(moment: datetime | date) -> tuple[int, int]:

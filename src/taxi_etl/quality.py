@@ -195,7 +195,7 @@ async def publish_artifact(part: Any, results: list[CheckResult], stats: Transfo
     )
 
 
-async def publish_summary(colour: str, year: int, results: list[dict[str, Any]]) -> None:
+async def publish_summary(name: str, results: list[dict[str, Any]]) -> None:
     """A markdown artifact for the parent: one row per month, linked to its partition."""
     import pandas as pd
     from prefect.artifacts import create_markdown_artifact
@@ -220,7 +220,22 @@ async def publish_summary(colour: str, year: int, results: list[dict[str, Any]])
         + "."
     )
     await create_markdown_artifact(
-        key=_artifact_key("summary", colour, year),
+        key=_artifact_key("summary", name),
         markdown="\n".join(lines),
-        description=f"{colour} {year}: one row per month",
+        description=f"{name}: one row per month",
+    )
+
+
+async def publish_progress(key: str, done: int, total: int, results: list[Any]) -> None:
+    """A keyed markdown artifact, re-versioned as months finish: the UI's progress view."""
+    from collections import Counter
+
+    from prefect.artifacts import create_markdown_artifact
+
+    counts = Counter(r.status for r in results)
+    detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    await create_markdown_artifact(
+        key=_artifact_key(key),
+        markdown=f"**{done}/{total} months done** ({detail}); last: {results[-1].partition}",
+        description="backfill progress",
     )
