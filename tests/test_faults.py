@@ -1,0 +1,169 @@
+"""Faults and bad inputs at flow level: each leaves a lake that tells the truth."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as ds
+import pytest
+from gcs_fault_proxy import fault_proxy
+
+from taxi_etl import flows, lake, mirror, sample
+from taxi_etl.lake import DATA_FILE, MANIFEST_FILE
+
+PART_DIR = "colour=green/year=2020/month=01"
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def odd_mirror(tmp_path: Path) -> Path:
+    """green 2020-01 fine; 2020-02 truncated gzip; 2020-03 unknown header; 2020-04 a bad row."""
+    root = tmp_path / "odd"
+    sample.write_mirror(root, "green", 2020, [1, 2], 6_000)
+    feb = root / "green" / sample.file_name("green", 2020, 2)
+    feb.write_bytes(feb.read_bytes()[:-5000])
+    header = [*sample.HEADERS["green"], "surge_fee"]
+    with gzip.open(root / "green" / sample.file_name("green", 2020, 3), "wt") as fh:
+        fh.write(",".join(header) + "\n")
+    apr = root / "green" / sample.file_name("green", 2020, 4)
+    sample.generate_month(apr, "green", 2020, 4, 6_000)
+    lines = gzip.decompress(apr.read_bytes()).decode().splitlines()
+    lines.insert(3000, lines[3000].replace(",", ",,", 1))  # one field too many
+    apr.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    return root
+
+
+def test_bad_sources_write_nothing_and_say_why(
+    workdir: Path, odd_mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAXI_ETL_DOWNLOAD_ATTEMPTS", "1")
+    with mirror.serve(odd_mirror) as url:
+        state = flows.run_parent(months=[1, 2, 3, 4], year=2020, colour="green", source_url=url)
+    with pytest.raises(flows.LoadFailed) as err:
+        state.result()
+    by_month = {r.partition[-2:]: r for r in err.value.results}
+    assert by_month["01"].status == "loaded"
+    assert "CorruptSource" in by_month["02"].error
+    assert "unexpected columns ['surge_fee']" in by_month["03"].error
+    assert "Expected 20 columns, got 21" in by_month["04"].error
+    assert files_under(workdir / "lake") == [
+        f"{PART_DIR}/{MANIFEST_FILE}",
+        f"{PART_DIR}/{DATA_FILE}",
+    ]
+    assert not any((workdir / "cache" / "staging").iterdir())
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_gcs_upload_errors_are_retried_until_complete(
+    workdir: Path,
+    mirror_url: str,
+    gcs_emulator: str,
+    gcs_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+) -> None:
+    with fault_proxy(gcs_emulator, [status, status]) as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        state = flows.run_parent(
+            months=[1], year=2020, colour="green", source_url=mirror_url, lake=f"gs://{gcs_bucket}"
+        )
+        assert state.is_completed(), state
+        assert proxy.seen["upload"] >= 4  # two refused, then data and manifest
+        target = lake.open_lake(f"gs://{gcs_bucket}")
+        part = lake.Partition(lake.Colour.green, 2020, 1)
+        manifest = target.loaded(part)
+        assert manifest is not None and manifest.rows == 12_000
+
+
+def test_crash_between_data_and_manifest_is_repaired(
+    workdir: Path, mirror_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = lake.LocalLake._put_manifest
+
+    def die(self: lake.LocalLake, part: lake.Partition, body: bytes) -> None:
+        raise OSError("process died before the manifest")
+
+    monkeypatch.setattr(lake.LocalLake, "_put_manifest", die)
+    assert flows.run_parent(
+        months=[1], year=2020, colour="green", source_url=mirror_url
+    ).is_failed()
+    assert files_under(workdir / "lake") == [f"{PART_DIR}/{DATA_FILE}"]
+    target = lake.open_lake(workdir / "lake")
+    assert target.loaded(lake.Partition(lake.Colour.green, 2020, 1)) is None
+
+    monkeypatch.setattr(lake.LocalLake, "_put_manifest", real)
+    again = flows.run_parent(months=[1], year=2020, colour="green", source_url=mirror_url)
+    assert [r.status for r in again.result()] == ["loaded"]
+    assert files_under(workdir / "lake") == [
+        f"{PART_DIR}/{MANIFEST_FILE}",
+        f"{PART_DIR}/{DATA_FILE}",
+    ]
+
+
+def test_same_month_twice_at_once_gives_one_partition(workdir: Path, mirror_url: str) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "taxi_etl",
+        "run",
+        "--colour",
+        "green",
+        "--year",
+        "2020",
+        "--months",
+        "1",
+        "--source-url",
+        mirror_url,
+        "--force",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert files_under(workdir / "lake") == [
+        f"{PART_DIR}/{MANIFEST_FILE}",
+        f"{PART_DIR}/{DATA_FILE}",
+    ]
+    assert ds.dataset(workdir / "lake", partitioning="hive").count_rows() == 12_000
+
+
+def test_force_reload_is_atomic_for_readers(workdir: Path, mirror_url: str) -> None:
+    assert flows.run_parent(
+        months=[1], year=2020, colour="green", source_url=mirror_url
+    ).is_completed()
+    stop = threading.Event()
+    seen: list[Any] = []
+
+    def reader() -> None:
+        for _ in range(2000):  # bounded; the reload takes well under that many reads
+            if stop.is_set():
+                return
+            try:
+                seen.append(ds.dataset(workdir / "lake", partitioning="hive").count_rows())
+            except Exception as exc:  # any error is what this test looks for
+                seen.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for _ in range(3):
+            assert flows.run_parent(
+                months=[1], year=2020, colour="green", source_url=mirror_url, force=True
+            ).is_completed()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert seen, "the reader never read"
+    assert set(seen) == {12_000}, {x for x in seen if x != 12_000}
