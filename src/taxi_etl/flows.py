@@ -8,10 +8,8 @@ C++ code that releases the GIL, so two threads use two cores.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -19,10 +17,9 @@ from prefect.filesystems import LocalFileSystem
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.tasks import task_input_hash
-from pydantic import BaseModel, Field
 
-from taxi_etl import lake as lake_mod
-from taxi_etl import quality, source, transform
+from taxi_etl import pipeline, quality, source
+from taxi_etl.lake import Lake, Partition, open_lake
 from taxi_etl.params import (
     Colour,
     Concurrency,
@@ -34,21 +31,8 @@ from taxi_etl.params import (
     previous_month,
 )
 from taxi_etl.params import validate as validate_params
-from taxi_etl.schemas import SCHEMA_VERSION
+from taxi_etl.pipeline import MonthResult
 from taxi_etl.settings import Settings
-
-
-class MonthResult(BaseModel):
-    """One month's outcome, small enough to travel back to the parent."""
-
-    partition: str
-    status: str  # loaded | skipped | failed | not_published
-    rows: int | None = None
-    bytes: int | None = None
-    outside_month: int | None = None
-    uri: str | None = None
-    warnings: list[str] = Field(default_factory=list)
-    error: str | None = None
 
 
 class LoadFailed(RuntimeError):
@@ -83,76 +67,51 @@ async def _prepare_result_storage() -> None:
     result_storage=RESULT_STORAGE,
     cache_key_fn=task_input_hash,
     cache_expiration=timedelta(days=1),
-    task_run_name="fetch-{colour}-{year}-{month:02d}",
+    task_run_name="fetch-{part.colour}-{part.year}-{part.month:02d}",
 )
-async def fetch(
-    colour: Colour,
-    year: int,
-    month: int,
-    source_url: str,
-    cache: Path,
-    timeout: float,
-    attempts: int,
-) -> source.Download:
-    url = source.url_for(source_url, colour, year, month)
-    get_run_logger().info("downloading %s", url)
-    dest = source.cache_path(cache, colour, year, month)
-    return await asyncio.to_thread(source.download, url, dest, timeout=timeout, attempts=attempts)
+async def fetch(part: Partition, cfg: Settings) -> source.Download:
+    get_run_logger().info(
+        "downloading %s", source.url_for(cfg.source_url, part.colour, part.year, part.month)
+    )
+    return await asyncio.to_thread(pipeline.fetch, part, cfg)
 
 
 @task(name="transform", task_run_name="transform-{part.colour}-{part.year}-{part.month:02d}")
 async def transform_month(
-    download: source.Download, part: lake_mod.Partition, staging: Path
-) -> tuple[Path, transform.TransformStats]:
-    out = staging / f"{part.key.replace('/', '_')}-{uuid.uuid4().hex}.parquet"
-    stats = await asyncio.to_thread(
-        transform.convert, download.path, out, part.colour, year=part.year, month=part.month
-    )
+    part: Partition, download: source.Download, cfg: Settings
+) -> pipeline.Transformed:
+    t = await asyncio.to_thread(pipeline.transform_month, part, download, cfg)
     get_run_logger().info(
-        "%s: %d rows, %d outside the month, %d bytes of parquet",
+        "%s: %d rows, %s outside the month, %d bytes of parquet",
         part,
-        stats.rows,
-        stats.outside_month or 0,
-        stats.bytes,
+        t.stats.rows,
+        t.stats.outside_month,
+        t.stats.bytes,
     )
-    return out, stats
+    return t
 
 
 @task(name="quality", task_run_name="quality-{part.colour}-{part.year}-{part.month:02d}")
-async def check_month(
-    transformed: tuple[Path, transform.TransformStats], part: lake_mod.Partition
-) -> list[quality.CheckResult]:
-    parquet, stats = transformed
-    results = quality.run_checks(stats, parquet)
-    await quality.publish_artifact(part, results, stats)
-    quality.enforce(results, str(part))
+async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.CheckResult]:
+    results = await asyncio.to_thread(pipeline.check, part, t)
+    await quality.publish_artifact(part, results, t.stats)
+    quality.enforce(results, str(part))  # a failed check stops the partition here
     return results
 
 
 @task(name="write", task_run_name="write-{part.colour}-{part.year}-{part.month:02d}")
 async def write_month(
-    transformed: tuple[Path, transform.TransformStats],
+    lake: Lake,
+    part: Partition,
+    t: pipeline.Transformed,
     checks: list[quality.CheckResult],
     download: source.Download,
-    part: lake_mod.Partition,
-    lake: lake_mod.Lake,
-) -> str:
-    parquet, stats = transformed
-    manifest = lake_mod.Manifest(
-        partition=part.key,
-        source_url=download.url,
-        source_sha256=download.sha256,
-        source_bytes=download.bytes,
-        rows=stats.rows,
-        bytes=stats.bytes,
-        schema_version=SCHEMA_VERSION,
-        flow_run_id=str(flow_run.id or "") or None,
-        stats=stats.as_dict(),
-        checks=[c.as_dict() for c in checks],
+) -> MonthResult:
+    result = await asyncio.to_thread(
+        pipeline.publish, lake, part, t, checks, download, str(flow_run.id or "") or None
     )
-    uri = await asyncio.to_thread(lake.publish, part, parquet, manifest)
-    get_run_logger().info("published %s", uri)
-    return uri
+    get_run_logger().info("published %s", result.uri)
+    return result
 
 
 @flow(name="etl_web_to_gcs", flow_run_name="{colour}-{year}-{month:02d}")
@@ -176,58 +135,25 @@ async def etl_web_to_gcs(
         source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
     """
     cfg = _settings(lake, source_url)
-    part = lake_mod.Partition(Colour(colour), year, month)
-    cached = source.cache_path(cfg.cache, colour, year, month)
-    # The cache key is the inputs; if the cached file is gone, refresh instead of
-    # returning a path that no longer exists.
-    download = await fetch.with_options(refresh_cache=not cached.exists())(
-        Colour(colour),
-        year,
-        month,
-        cfg.source_url,
-        cfg.cache,
-        cfg.download_timeout,
-        cfg.download_attempts,
-    )
+    part = Partition(Colour(colour), year, month)
+    # The cache key is the inputs; if the cached file is gone, refresh rather than
+    # return a path that no longer exists.
+    cached = source.cache_path(cfg.cache, part.colour, year, month)
+    download = await fetch.with_options(refresh_cache=not cached.exists())(part, cfg)
     # Off the event loop: a gcs-block:// lake loads a Prefect block synchronously.
-    target = await asyncio.to_thread(
-        lake_mod.open_lake, cfg.lake, upload_timeout=cfg.upload_timeout
-    )
-    current = None if force else await asyncio.to_thread(target.current, part, download.sha256)
-    if current is not None:
+    target = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)
+    kept = await asyncio.to_thread(pipeline.current, target, part, download, force)
+    if kept is not None:
         get_run_logger().info(
             "%s is current (source sha256 %s); skipped", part, download.sha256[:12]
         )
-        return MonthResult(
-            partition=part.key,
-            status="skipped",
-            rows=current.rows,
-            bytes=current.bytes,
-            uri=target.data_uri(part),
-        )
-    staging = cfg.cache / "staging"
-    staging.mkdir(parents=True, exist_ok=True)
-    transformed = await transform_month(download, part, staging)
+        return MonthResult.skipped(target, part, kept)
+    t = await transform_month(part, download, cfg)
     try:
-        checks = await check_month(transformed, part)
-        uri = await write_month(transformed, checks, download, part, target)
+        checks = await check_month(part, t)
+        return await write_month(target, part, t, checks, download)
     finally:
-        transformed[0].unlink(missing_ok=True)
-    stats = transformed[1]
-    return MonthResult(
-        partition=part.key,
-        status="loaded",
-        rows=stats.rows,
-        bytes=stats.bytes,
-        outside_month=stats.outside_month,
-        uri=uri,
-        warnings=[c.name for c in checks if not c.passed],
-    )
-
-
-def _failed_result(part: lake_mod.Partition, exc: BaseException) -> MonthResult:
-    status = "not_published" if isinstance(exc, source.NotPublished) else "failed"
-    return MonthResult(partition=part.key, status=status, error=f"{type(exc).__name__}: {exc}")
+        t.parquet.unlink(missing_ok=True)
 
 
 def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, list[int]]:
@@ -269,18 +195,12 @@ async def _run_months(
     # Checked up front so the months that do run start in chronological order.
     already: dict[tuple[int, int], MonthResult] = {}
     if skip_loaded and not force:
-        target = await asyncio.to_thread(lake_mod.open_lake, _settings(lake, source_url).lake)
+        target = await asyncio.to_thread(open_lake, _settings(lake, source_url).lake)
         for year, month in pairs:
-            part = lake_mod.Partition(colour, year, month)
+            part = Partition(colour, year, month)
             found = await asyncio.to_thread(target.loaded, part)
             if found is not None:
-                already[year, month] = MonthResult(
-                    partition=part.key,
-                    status="skipped",
-                    rows=found.rows,
-                    bytes=found.bytes,
-                    uri=target.data_uri(part),
-                )
+                already[year, month] = MonthResult.skipped(target, part, found)
 
     async def child(year: int, month: int) -> MonthResult:
         async with gate:
@@ -293,7 +213,7 @@ async def _run_months(
             return data  # type: ignore[no-any-return]
         if not isinstance(data, BaseException):
             data = RuntimeError(f"ended {state.type.value}")
-        return _failed_result(lake_mod.Partition(colour, year, month), data)
+        return MonthResult.failed(Partition(colour, year, month), data)
 
     async def one(year: int, month: int) -> MonthResult:
         result = already.get((year, month)) or await child(year, month)
