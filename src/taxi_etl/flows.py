@@ -20,6 +20,7 @@ from prefect.tasks import task_input_hash
 
 from taxi_etl import pipeline, quality, source
 from taxi_etl.lake import Lake, Partition, open_lake
+from taxi_etl.notify import notify_failure
 from taxi_etl.params import (
     Colour,
     Concurrency,
@@ -231,7 +232,11 @@ async def _run_months(
     return results
 
 
-@flow(name="etl_parent_flow")
+@flow(  # type: ignore[list-item]  # Prefect awaits async hooks; its stubs say sync
+    name="etl_parent_flow",
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 async def etl_parent_flow(
     months: list[Month] | None = None,
     year: Year | None = None,
@@ -273,7 +278,11 @@ async def etl_parent_flow(
     return results
 
 
-@flow(name="etl_backfill_flow")
+@flow(  # type: ignore[list-item]  # Prefect awaits async hooks; its stubs say sync
+    name="etl_backfill_flow",
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 async def etl_backfill_flow(
     months: MonthRange,
     colour: Colour = Colour.yellow,

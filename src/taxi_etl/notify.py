@@ -1,0 +1,63 @@
+"""Failure notifications, as flow hooks that post to a Prefect block.
+
+Hooks work on the embedded API and in containers alike, which Prefect 2's server-side
+notification policies do not (they need the server's services). The target is any
+saved block named by ``TAXI_ETL_NOTIFY_BLOCK`` as ``<block-type>/<name>``: a
+``webhook`` block gets a JSON payload; a notification block (Slack, Teams, custom
+webhook...) gets the same facts as text. Its URL stays a secret of the block: it is
+never logged, and nothing is sent when the setting is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+ENV = "TAXI_ETL_NOTIFY_BLOCK"
+
+
+async def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any]:
+    """What a person needs to act: which deployment, which parameters, what went wrong."""
+    from prefect import get_client
+
+    deployment = None
+    if flow_run.deployment_id:
+        async with get_client() as client:
+            deployment = (await client.read_deployment(flow_run.deployment_id)).name
+    error = await state.result(raise_on_failure=False, fetch=True)
+    return {
+        "event": f"flow-run-{state.type.value.lower()}",
+        "flow": flow.name,
+        "flow_run": flow_run.name,
+        "flow_run_id": str(flow_run.id),
+        "deployment": deployment,
+        "parameters": flow_run.parameters,
+        "state": state.type.value,
+        "message": state.message,
+        "error": f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else None,
+    }
+
+
+async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_failure`` / ``on_crashed`` hook; never raises, so it cannot mask the failure."""
+    slug = os.environ.get(ENV, "").strip()
+    if not slug:
+        return
+    try:
+        from prefect.blocks.core import Block
+
+        payload = await failure_payload(flow, flow_run, state)
+        block: Any = await Block.load(slug)
+        if hasattr(block, "call"):  # prefect.blocks.webhook.Webhook
+            response = await block.call(payload)
+            response.raise_for_status()
+        else:  # a NotificationBlock: Slack, Teams, custom webhook, ...
+            lines = [f"{k}: {v}" for k, v in payload.items() if v is not None]
+            await block.notify("\n".join(lines), subject=f"{payload['flow']} {payload['state']}")
+        log.info("failure notification sent through %s", slug)
+    except Exception as exc:  # a broken notifier must not hide the run's own failure
+        log.error(
+            "could not send the failure notification through %s: %s", slug, type(exc).__name__
+        )
