@@ -232,10 +232,10 @@ async def _run_months(
     return results
 
 
-@flow(  # type: ignore[list-item]  # Prefect awaits async hooks; its stubs say sync
+@flow(
     name="etl_parent_flow",
     on_failure=[notify_failure],
-    on_crashed=[notify_failure],
+    on_crashed=[notify_failure],  # type: ignore[list-item]  # async hooks are awaited too
 )
 async def etl_parent_flow(
     months: list[Month] | None = None,
@@ -278,10 +278,10 @@ async def etl_parent_flow(
     return results
 
 
-@flow(  # type: ignore[list-item]  # Prefect awaits async hooks; its stubs say sync
+@flow(
     name="etl_backfill_flow",
     on_failure=[notify_failure],
-    on_crashed=[notify_failure],
+    on_crashed=[notify_failure],  # type: ignore[list-item]  # async hooks are awaited too
 )
 async def etl_backfill_flow(
     months: MonthRange,
