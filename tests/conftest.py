@@ -25,8 +25,13 @@ os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
 os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
 os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="taxi-etl-gcloud-")
 os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+# Settings must come from each test, not from the shell; the Docker requirement flag
+# is the one exception, since it says how the run treats a missing engine.
 for key in [k for k in os.environ if k.startswith("TAXI_ETL_")]:
-    del os.environ[key]
+    if key != "TAXI_ETL_REQUIRE_DOCKER":
+        del os.environ[key]
+
+from samples import MIRROR_MONTHS  # noqa: E402
 
 from taxi_etl import mirror, sample  # noqa: E402
 
@@ -46,12 +51,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-MIRROR_MONTHS = {
-    # colour: (year, months, rows) — realistic shapes at test size
-    "yellow": (2021, [1, 2, 3], 30_000),
-    "green": (2020, [1, 2], 12_000),
-    "fhv": (2019, [1, 2], 25_000),
-}
 
 
 @pytest.fixture(scope="session")

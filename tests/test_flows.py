@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import MIRROR_MONTHS
+from samples import MIRROR_MONTHS
 
 from taxi_etl import flows, mirror, sample
 from taxi_etl.lake import DATA_FILE, MANIFEST_FILE, Manifest, Partition

@@ -1,0 +1,126 @@
+"""The compose ``offline`` profile's TLC mirror: generate sample months, then serve them.
+
+    python -m taxi_etl.offline_mirror --host 0.0.0.0 --port 8000
+
+It stands in for the GitHub release download inside the compose network, so the
+whole stack (server, agent, flow-run containers, GCS emulator) can be shown and tested
+with no internet: deployments point ``TAXI_ETL_SOURCE_URL`` at ``http://mirror:8000``.
+Files already present are kept (generation is deterministic), so a restart with the
+named volume serves at once. The default months are the ones the CLI demo loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from taxi_etl import mirror, sample
+from taxi_etl.params import Colour, ParameterError, parse_months
+
+
+@dataclass(frozen=True)
+class MonthSet:
+    """Months of one colour and year, written ``colour:year:months`` (``green:2020:1-2``)."""
+
+    colour: Colour
+    year: int
+    months: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> MonthSet:
+        try:
+            colour, year, months = text.split(":")
+            return cls(Colour(colour), int(year), tuple(parse_months([months])))
+        except (ValueError, ParameterError) as exc:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected colour:year:months, e.g. green:2020:1-2 ({exc})"
+            ) from None
+
+    def __str__(self) -> str:
+        return f"{self.colour.value}:{self.year}:{','.join(map(str, self.months))}"
+
+
+DEFAULT_SETS = (
+    MonthSet(Colour.yellow, 2021, (1, 2, 3)),
+    MonthSet(Colour.green, 2020, (1, 2)),
+    MonthSet(Colour.fhv, 2019, (1, 2)),
+)
+
+
+def generate(root: Path, sets: Sequence[MonthSet], rows: int) -> list[Path]:
+    """Write every month of `sets` that is not already under `root`; return the new files.
+
+    Green months get a third of the rows, as in the real data.
+    """
+    written = []
+    for month_set in sets:
+        colour = month_set.colour.value
+        n = rows // 3 if month_set.colour is Colour.green else rows
+        for month in month_set.months:
+            path = root / colour / sample.file_name(colour, month_set.year, month)
+            if path.is_file():
+                continue
+            written += sample.write_mirror(root, colour, month_set.year, [month], n, seed=month)
+    return written
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m taxi_etl.offline_mirror", description=__doc__)
+    parser.add_argument("--root", type=Path, default=Path("/var/lib/taxi-etl/mirror"))
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 inside a container"
+    )
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=int(os.environ.get("TAXI_ETL_MIRROR_ROWS", "50000")),
+        help="rows per yellow/fhv month, a third of it for green (env TAXI_ETL_MIRROR_ROWS)",
+    )
+    parser.add_argument(
+        "--months",
+        dest="sets",
+        type=MonthSet.parse,
+        action="append",
+        help="colour:year:months to serve, repeatable (default: "
+        + " ".join(map(str, DEFAULT_SETS))
+        + ")",
+    )
+    args = parser.parse_args(argv)
+    sets: list[MonthSet] = args.sets or list(DEFAULT_SETS)
+
+    t0 = time.perf_counter()
+    args.root.mkdir(parents=True, exist_ok=True)
+    written = generate(args.root, sets, args.rows)
+    print(
+        f"generated {len(written)} month(s) in {time.perf_counter() - t0:.1f}s under {args.root}",
+        flush=True,
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    # An explicit --host is the opt-in: in a container, 0.0.0.0 reaches only its compose
+    # network, which is the point; the default stays on loopback.
+    with mirror.serve(args.root, host=args.host, port=args.port, allow_non_loopback=True) as url:
+        print(f"serving {', '.join(map(str, sets))} at {url}", flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""deploy.py and the course's CLI route against a real Prefect server, without Docker.
+
+A Prefect server is started on 127.0.0.1 for the module. This checks what is written
+(blocks, deployments, schedules) everywhere, also where no Docker engine exists; the
+end-to-end test (test_compose_e2e.py) checks that it then runs in containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taxi_etl import deployments
+from taxi_etl.compat import ACCEPTED_DEPRECATIONS, silence_prefect2_deprecations
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+REGISTERED = re.compile(r"registered etl_parent_flow/(\S+) \(([0-9a-f-]{36})\)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAXI_ETL_")}
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Prefect server of our own on 127.0.0.1, on SQLite in a temporary home."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = _free_port()
+    env = _env(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: uvicorn runs as a child
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((home / "server.log").read_text()[-4000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def deploy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "deploy.py", *args],
+        cwd=REPO,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+async def _read(api_url: str, coro: str, *args: Any, **kwargs: Any) -> Any:
+    from prefect.client.orchestration import PrefectClient
+
+    async with PrefectClient(api_url) as client:
+        return await getattr(client, coro)(*args, **kwargs)
+
+
+def read(api_url: str, coro: str, *args: Any, **kwargs: Any) -> Any:
+    return asyncio.run(_read(api_url, coro, *args, **kwargs))
+
+
+def test_parameter_sets_are_the_four_deployments_of_the_issue() -> None:
+    sets = {p.name: p for p in deployments.DEPLOYMENTS}
+    assert list(sets) == ["yellow-monthly", "green-monthly", "fhv-monthly", "backfill"]
+    for colour in ("yellow", "green", "fhv"):
+        monthly = sets[f"{colour}-monthly"]
+        assert monthly.cron == "0 5 1 * *"
+        assert monthly.parameters == {"colour": colour}  # the previous month, at run time
+    assert sets["backfill"].cron is None
+    with pytest.raises(ValueError, match="unknown deployment"):
+        deployments.select(["nope"])
+
+
+def test_settings_for_the_emulator_and_for_real_gcs() -> None:
+    emulator = deployments.DeploySettings()
+    env = emulator.container_env()
+    assert env["PREFECT_API_URL"] == "http://server:4200/api"
+    assert env["TAXI_ETL_LAKE"] == "gs://taxi-lake"
+    assert env["STORAGE_EMULATOR_HOST"] == "http://gcs:9023"
+    real = deployments.DeploySettings(
+        storage_emulator_host="", bucket="my-bucket", credentials_file="/run/secrets/sa.json"
+    )
+    env = real.container_env()
+    assert env["TAXI_ETL_LAKE"] == "gcs-block://taxi-lake"
+    assert "STORAGE_EMULATOR_HOST" not in env
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/run/secrets/sa.json"
+    assert all(isinstance(v, str) for v in env.values())
+
+
+def test_compat_silences_exactly_the_accepted_deprecations() -> None:
+    from prefect.infrastructure.container import DockerContainer
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_prefect2_deprecations()
+        DockerContainer(image="taxi-etl:local")
+        warnings.warn("something else is deprecated", DeprecationWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something else is deprecated"]
+    assert all(why for _pattern, why in ACCEPTED_DEPRECATIONS)
+
+
+def test_dry_run_needs_no_server_and_honours_only() -> None:
+    result = deploy("--dry-run", "--only", "backfill", "--api-url", "http://127.0.0.1:9/api")
+    assert result.returncode == 0, result.stderr
+    assert "deployment etl_parent_flow/backfill: no schedule" in result.stdout
+    assert "yellow-monthly" not in result.stdout
+    assert "env PREFECT_API_URL=http://server:4200/api" in result.stdout
+    assert result.stdout.rstrip().endswith("dry run: nothing written")
+
+
+def test_unreachable_api_is_a_clear_error() -> None:
+    result = deploy("--api-url", f"http://127.0.0.1:{_free_port()}/api")
+    assert result.returncode == 1
+    assert "no Prefect API at" in result.stderr
+    assert "docker compose up" in result.stderr
+
+
+def test_deploy_is_idempotent_and_writes_no_secret(api_url: str) -> None:
+    first = deploy(PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_SOURCE_URL="http://mirror:8000")
+    assert first.returncode == 0, first.stderr
+    assert "Warning" not in first.stderr  # the accepted deprecations stay silent
+    ids = dict(REGISTERED.findall(first.stdout))
+    assert list(ids) == ["yellow-monthly", "green-monthly", "fhv-monthly", "backfill"]
+    second = deploy(PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_SOURCE_URL="http://mirror:8000")
+    assert dict(REGISTERED.findall(second.stdout)) == ids
+
+    for name, deployment_id in ids.items():
+        d = read(api_url, "read_deployment", deployment_id)
+        assert d.name == name
+        assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, deployments.ENTRYPOINT)
+        assert d.enforce_parameter_schema is True
+        assert len(d.schedules) == (1 if name.endswith("-monthly") else 0)
+    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
+    assert infra.data["env"]["TAXI_ETL_SOURCE_URL"] == "http://mirror:8000"
+    assert infra.data["image_pull_policy"] == "IF_NOT_PRESENT"
+    assert infra.data["labels"]["io.taxi-etl.role"] == "flow-run"
+
+
+def test_credentials_block_points_at_a_file_that_only_the_containers_have(
+    api_url: str,
+) -> None:
+    # For real GCS: the key is mounted into the flow containers; the deploying machine
+    # does not have it, and the block stores the path, never the key.
+    result = deploy(
+        "--only",
+        "backfill",
+        PREFECT_API_URL=api_url,
+        TAXI_ETL_DEPLOY_STORAGE_EMULATOR_HOST="",
+        TAXI_ETL_DEPLOY_CREDENTIALS_FILE="/run/secrets/gcp-sa.json",
+        TAXI_ETL_DEPLOY_GCP_PROJECT="my-project",
+        TAXI_ETL_DEPLOY_VOLUMES='["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]',
+    )
+    assert result.returncode == 0, result.stderr
+    creds = read(
+        api_url,
+        "read_block_document_by_name",
+        "taxi-gcp",
+        "gcp-credentials",
+        include_secrets=True,
+    )
+    assert creds.data == {
+        "service_account_file": "/run/secrets/gcp-sa.json",
+        "service_account_info": None,
+        "project": "my-project",
+    }
+    bucket = read(api_url, "read_block_document_by_name", "taxi-lake", "gcs-bucket")
+    assert bucket.data["bucket"] == "taxi-lake"
+    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
+    assert infra.data["env"]["TAXI_ETL_LAKE"] == "gcs-block://taxi-lake"
+    assert "STORAGE_EMULATOR_HOST" not in infra.data["env"]
+    assert infra.data["volumes"] == ["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]
+    # Back to the emulator defaults for the other tests of this module.
+    assert deploy("--only", "backfill", PREFECT_API_URL=api_url).returncode == 0
+
+
+def test_course_cli_route_build_edit_apply(api_url: str, tmp_path: Path) -> None:
+    assert deploy("--only", "backfill", PREFECT_API_URL=api_url).returncode == 0  # the block
+    src = tmp_path / "src" / "taxi_etl"
+    src.mkdir(parents=True)
+    (src / "flows.py").write_bytes((REPO / "src" / "taxi_etl" / "flows.py").read_bytes())
+    env = _env(PREFECT_API_URL=api_url, PREFECT_HOME=str(tmp_path / "home"))
+    build = subprocess.run(
+        [PREFECT, "deployment", "build", "src/taxi_etl/flows.py:etl_parent_flow",
+         "-n", "course", "-ib", "docker-container/taxi-etl", "-q", "default",
+         "-o", "course.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    spec = tmp_path / "course.yaml"
+    text = spec.read_text()
+    assert "parameters: {}" in text
+    edited = 'parameters: {"colour": "yellow", "months": [1, 2, 3], "year": 2021}'
+    spec.write_text(text.replace("parameters: {}", edited))
+    applied = subprocess.run(
+        [PREFECT, "deployment", "apply", "course.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    d = read(api_url, "read_deployment_by_name", "etl_parent_flow/course")
+    assert d.parameters == {"colour": "yellow", "months": [1, 2, 3], "year": 2021}
+    # The same code location as deploy.py's, so the image serves both routes.
+    assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, deployments.ENTRYPOINT)
+    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
+    assert d.infrastructure_document_id == infra.id
