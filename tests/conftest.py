@@ -19,6 +19,7 @@ os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_API_URL"] = ""
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # google-auth must never reach out or pick up real credentials in tests.
 os.environ["NO_GCE_CHECK"] = "true"
 os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"

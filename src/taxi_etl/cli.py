@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from taxi_etl.compat import silence_prefect2_deprecations
 from taxi_etl.params import (
     Colour,
     ParameterError,
@@ -45,6 +46,9 @@ def prefect_env() -> None:
     os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
+    # taxi_etl's own loggers also log outside flow runs (convert, the demo mirror).
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    silence_prefect2_deprecations()
 
 
 def _apply_overrides(args: argparse.Namespace) -> None:

@@ -59,6 +59,17 @@ FLOW_RUN_WARNING_FILTERS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: (message regex, category name, why) for warnings Prefect's own server code raises on
+#: the embedded (ephemeral) API, which a CLI user would otherwise see on every first run.
+ACCEPTED_NOISE: tuple[tuple[str, str, str], ...] = (
+    (
+        r"Skipped unsupported reflection of expression-based index",
+        "SAWarning",
+        "SQLAlchemy reflecting Prefect's own SQLite indexes during migrations; harmless",
+    ),
+)
+
+
 def flow_run_pythonwarnings() -> str:
     """The PYTHONWARNINGS value for flow-run containers."""
     return ",".join(entry for entry, _why in FLOW_RUN_WARNING_FILTERS)
@@ -70,3 +81,17 @@ def silence_prefect2_deprecations() -> None:
         # DeprecationWarning also matches Prefect's PrefectDeprecationWarning subclass,
         # without importing it from a private module.
         warnings.filterwarnings("ignore", message=pattern, category=DeprecationWarning)
+    for pattern, category, _why in ACCEPTED_NOISE:
+        # Matched by the category's name, so silencing needs no SQLAlchemy import.
+        warnings.filterwarnings("ignore", message=pattern, category=_named(category))
+
+
+def _named(category: str) -> type[Warning]:
+    """The warning class called `category`, looked up lazily; Warning if unknown."""
+    if category == "SAWarning":
+        try:
+            from sqlalchemy.exc import SAWarning
+        except ImportError:  # the embedded API is not installed: nothing to silence
+            return Warning
+        return SAWarning
+    return Warning
