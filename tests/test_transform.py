@@ -179,7 +179,7 @@ def peak_rss_mb(cmd: list[str]) -> float:
     return int(out.stdout.strip()) / 1024
 
 
-def test_convert_of_a_full_size_month_stays_under_400_mb(tmp_path: Path) -> None:
+def test_convert_of_a_full_size_month_stays_under_250_mb(tmp_path: Path) -> None:
     """A realistic 1,369,765-row yellow month, converted by the CLI in its own process."""
     rows = 1_369_765
     src = tmp_path / sample.file_name("yellow", 2021, 1)
@@ -189,5 +189,5 @@ def test_convert_of_a_full_size_month_stays_under_400_mb(tmp_path: Path) -> None
         [sys.executable, "-m", "taxi_etl", "convert", "--colour", "yellow", str(src), str(dst)]
     )
     print(f"peak RSS of convert: {peak_mb:.0f} MB")
-    assert peak_mb < 400
+    assert peak_mb < 250
     assert pq.ParquetFile(dst).metadata.num_rows == rows
