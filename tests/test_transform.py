@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from taxi_etl import sample
+from taxi_etl.reference import course_transform
 from taxi_etl.schemas import FLAG_COLUMN, SchemaError, for_colour
 from taxi_etl.transform import CorruptSource, convert, month_of
 
@@ -97,25 +98,44 @@ def test_generated_months_share_one_schema_and_count_right(
 
 
 @pytest.mark.parametrize("colour", ["yellow", "green", "fhv"])
-def test_values_match_the_pandas_reading_of_the_same_file(tmp_path: Path, colour: str) -> None:
+def test_values_match_the_course_transform(tmp_path: Path, colour: str) -> None:
+    """Same values as the course's pandas transform of the same file; only types differ."""
     src = tmp_path / sample.file_name(colour, 2021, 6)
     sample.generate_month(src, colour, 2021, 6, 5_000, seed=11, ints_as_floats=True)
-    convert(src, tmp_path / "out.parquet", colour)
-    ours = pq.read_table(tmp_path / "out.parquet").to_pandas()
-    theirs = pd.read_csv(src, low_memory=False)
-    theirs.columns = [
-        for_colour(colour).resolve(list(theirs.columns)).source_to_canonical[c]
-        for c in theirs.columns
-    ]
-    assert len(ours) == len(theirs)
+    convert(src, tmp_path / "ours.parquet", colour)
+    course_transform(src, tmp_path / "course.parquet", colour)
+    ours = pq.read_table(tmp_path / "ours.parquet").to_pandas()
+    theirs = pd.read_parquet(tmp_path / "course.parquet")
+    mapping = for_colour(colour).resolve(list(theirs.columns)).source_to_canonical
+    theirs.columns = [mapping[c] for c in theirs.columns]
+    assert len(ours) == len(theirs) == 5_000
     for name in theirs.columns:
         a, b = ours[name], theirs[name]
         if pd.api.types.is_numeric_dtype(b):
             assert np.allclose(a.astype("float64"), b.astype("float64"), equal_nan=True), name
-        elif name.endswith("datetime"):
-            assert (a.fillna(pd.NaT) == pd.to_datetime(b)).all(), name
+        elif pd.api.types.is_datetime64_any_dtype(b):
+            assert (a.astype("datetime64[us]") == b.astype("datetime64[us]")).all(), name
         else:
             assert a.fillna("").tolist() == b.fillna("").astype(str).tolist(), name
+
+
+def test_course_types_drift_between_months_ours_do_not(tmp_path: Path) -> None:
+    """The course writes VendorID as int64 one month and float64 the next; we never do."""
+    schemas = {}
+    for month, floats in ((1, False), (6, True)):
+        src = tmp_path / sample.file_name("yellow", 2021, month)
+        sample.generate_month(src, "yellow", 2021, month, 3_000, ints_as_floats=floats)
+        course_transform(src, tmp_path / f"course-{month}.parquet", "yellow")
+        convert(src, tmp_path / f"ours-{month}.parquet", "yellow")
+        schemas[month] = (
+            pq.read_schema(tmp_path / f"course-{month}.parquet"),
+            pq.read_schema(tmp_path / f"ours-{month}.parquet"),
+        )
+    course_1, ours_1 = schemas[1]
+    course_6, ours_6 = schemas[6]
+    assert course_1.field("PULocationID").type != course_6.field("PULocationID").type
+    assert ours_1.equals(ours_6)
+    assert ours_1.field("PULocationID").type == pa.int64()
 
 
 def test_fractional_code_is_an_error_not_a_truncation(tmp_path: Path) -> None:
