@@ -84,14 +84,11 @@ def _run_parent(
     prefect_env()
     from taxi_etl import flows
 
-    state = flows.run_parent(
-        months=months, year=year, colour=colour, force=force, concurrency=concurrency
+    return flows.outcome(
+        flows.run_parent(
+            months=months, year=year, colour=colour, force=force, concurrency=concurrency
+        )
     )
-    try:
-        results = state.result()
-    except flows.LoadFailed as exc:
-        results = exc.results
-    return state.is_completed(), results
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -171,10 +168,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             )
         finally:
             flows.progress_listeners.remove(tick)
-    try:
-        results = state.result()
-    except flows.LoadFailed as exc:
-        results = exc.results
+    ok, results = flows.outcome(state)
     out.print(
         _results_table(
             f"backfill {colour} {args.range} in {time.perf_counter() - t0:.1f}s", results
@@ -183,7 +177,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     unpublished = [r.partition for r in results if r.status == "not_published"]
     if unpublished:
         out.print(f"not published (yet): {', '.join(unpublished)}")
-    return 0 if state.is_completed() else 1
+    return 0 if ok else 1
 
 
 DEMO_MONTHS: list[tuple[Colour, int, list[int]]] = [
@@ -260,6 +254,15 @@ def lake_summary(lake_path: str) -> Table:
     return table
 
 
+def _load_options(parser: argparse.ArgumentParser) -> None:
+    """The options every loading command shares; each one maps onto a setting."""
+    parser.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
+    parser.add_argument("--source-url", help="base URL of the csv.gz releases")
+    parser.add_argument("--cache", help="download cache directory")
+    parser.add_argument("--force", action="store_true", help="reload months already loaded")
+    parser.add_argument("--concurrency", type=int, default=2, help="months loaded at once")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taxi-etl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,21 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--months", required=True, nargs="+", help="month numbers: 1 2 3, 1,2,3 or 1-3"
     )
-    run.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
-    run.add_argument("--source-url", help="base URL of the csv.gz releases")
-    run.add_argument("--cache", help="download cache directory")
-    run.add_argument("--force", action="store_true", help="reload even if already current")
-    run.add_argument("--concurrency", type=int, default=2)
+    _load_options(run)
     run.set_defaults(func=cmd_run)
 
     back = sub.add_parser("backfill", help="load a month range, resumably, across years")
     back.add_argument("colour", choices=colours)
     back.add_argument("range", help="YYYY-MM..YYYY-MM, inclusive, e.g. 2019-01..2021-07")
-    back.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
-    back.add_argument("--source-url", help="base URL of the csv.gz releases")
-    back.add_argument("--cache", help="download cache directory")
-    back.add_argument("--force", action="store_true", help="reload months already loaded")
-    back.add_argument("--concurrency", type=int, default=2)
+    _load_options(back)
     back.set_defaults(func=cmd_backfill)
 
     conv = sub.add_parser("convert", help="transform one local csv.gz into parquet")

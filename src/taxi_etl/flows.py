@@ -337,5 +337,14 @@ def run_flow(which: Any, **kwargs: Any) -> Any:
     return asyncio.run(main())
 
 
+def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
+    """(completed?, per-month results) of a parent or backfill run's final state."""
+    try:
+        results: list[MonthResult] = state.result()
+    except LoadFailed as exc:
+        results = exc.results
+    return state.is_completed(), results
+
+
 def run_parent(**kwargs: Any) -> Any:
     return run_flow(etl_parent_flow, **kwargs)
