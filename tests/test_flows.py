@@ -185,3 +185,21 @@ def test_gcs_lake_by_url_and_by_block(
         lake="gcs-block://test-lake",
     )
     assert [r.status for r in again.result()] == ["skipped", "skipped"]
+
+
+def test_no_months_loads_the_month_before_the_scheduled_start(
+    workdir: Path, mirror_url: str
+) -> None:
+    """What a monthly cron deployment does: no months or year given."""
+    from datetime import UTC, datetime
+
+    from taxi_etl.params import previous_month
+
+    year, month = previous_month(datetime.now(UTC))
+    state = run(colour="green", source_url=mirror_url)
+    with pytest.raises(flows.LoadFailed) as err:
+        state.result()
+    assert [r.partition for r in err.value.results] == [
+        f"colour=green/year={year}/month={month:02d}"
+    ]
+    assert err.value.results[0].status == "not_published"
