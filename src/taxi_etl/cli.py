@@ -64,11 +64,14 @@ def _apply_overrides(args: argparse.Namespace) -> None:
 
 def _results_table(title: str, results: Sequence[Any]) -> Table:
     table = Table(title=title)
-    for name in ("partition", "status", "rows", "outside month", "detail"):
-        table.add_column(name, justify="right" if name in ("rows", "outside month") else "left")
+    for name in ("month", "status", "rows", "outside month", "detail"):
+        right = name in ("rows", "outside month")
+        # Fold rather than truncate: a path or an error is no use cut short.
+        table.add_column(name, justify="right" if right else "left", overflow="fold")
     for r in results:
+        year, month = (p.split("=")[1] for p in r.partition.split("/")[1:3])
         table.add_row(
-            r.partition,
+            f"{year}-{month}",
             r.status,
             f"{r.rows:,}" if r.rows is not None else "",
             f"{r.outside_month:,}" if r.outside_month is not None else "",
