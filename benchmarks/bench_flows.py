@@ -18,6 +18,7 @@ the two concurrency settings alternate. Results go to stdout and to a JSON file.
 
     python benchmarks/bench_flows.py                 # 12 months of 5,000 rows, 3 repetitions
     python benchmarks/bench_flows.py --rows 200000   # months big enough to keep 2 cores busy
+    python benchmarks/bench_flows.py --rows 1369765 --mbps 20  # real-size months, 20 MB/s links
 """
 
 from __future__ import annotations
@@ -160,6 +161,12 @@ def summarise(fresh: dict[str, Any], again: dict[str, Any], rows: int) -> dict[s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000, help="rows per generated month")
+    parser.add_argument(
+        "--mbps",
+        type=float,
+        help="cap each download at this many MB/s, as a link to the release host would "
+        "(default: no cap, the local mirror serves at memory speed)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each 12-month run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "flows.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -174,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
         root = Path(tmp)
         sample.write_mirror(root / "mirror", COLOUR, YEAR, MONTHS, args.rows, seed=7)
-        with mirror.serve(root / "mirror") as url:
+        rate = args.mbps * 1e6 if args.mbps else None
+        with mirror.serve(root / "mirror", rate=rate) as url:
             home = root / "prefect-home"
             spec = {"url": url, "reps": args.reps, "work": str(root / "w1")}
             print(f"12 months of {args.rows:,} rows at {url}; fresh PREFECT_HOME", flush=True)
@@ -182,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             print("again on the existing home", flush=True)
             again = spawn({**spec, "work": str(root / "w2"), "only_first": True}, home)
     summary = summarise(fresh, again, args.rows)
+    summary["download_cap_mb_s"] = args.mbps
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {

@@ -278,3 +278,17 @@ def test_logs_nothing(root: Path, capfd: pytest.CaptureFixture[str]) -> None:
         request(url, PATH)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_rate_paces_a_download(tmp_path: Path) -> None:
+    """A capped rate makes 1 MiB at 4 MiB/s take at least a quarter of a second."""
+    (tmp_path / "yellow").mkdir()
+    body = bytes(range(256)) * 4096  # 1 MiB
+    (tmp_path / "yellow" / "f.csv.gz").write_bytes(body)
+    with serve(tmp_path, rate=4 << 20) as url:
+        began = time.monotonic()
+        with urllib.request.urlopen(f"{url}/yellow/f.csv.gz", timeout=10) as resp:
+            got = resp.read()
+        took = time.monotonic() - began
+    assert got == body
+    assert 0.2 <= took < 5, took

@@ -17,6 +17,7 @@ import math
 import socket
 import struct
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -117,9 +118,12 @@ class _MirrorServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], root: Path, faults: FaultPlan | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], root: Path, faults: FaultPlan | None, rate: float | None
+    ) -> None:
         self.root = root.resolve()
         self.faults = faults
+        self.rate = rate
         self.stopping = threading.Event()
         super().__init__(address, _Handler)
 
@@ -216,10 +220,16 @@ class _Handler(BaseHTTPRequestHandler):
             with target.open("rb") as f:
                 f.seek(start)
                 left = limit
+                began, sent = time.monotonic(), 0
                 while left > 0 and not self.server.stopping.is_set():
                     chunk = f.read(min(_CHUNK, left))
                     if not chunk:
                         break
+                    sent += len(chunk)
+                    if self.server.rate:  # a chunk arrives when a link of that rate would
+                        ahead = sent / self.server.rate - (time.monotonic() - began)
+                        if ahead > 0:
+                            self.server.stopping.wait(ahead)
                     self.wfile.write(chunk)
                     left -= len(chunk)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
@@ -285,10 +295,13 @@ def serve(
     port: int = 0,
     faults: FaultPlan | None = None,
     allow_non_loopback: bool = False,
+    rate: float | None = None,
 ) -> Iterator[str]:
     """Serve `root` read-only over HTTP and yield the base URL, e.g. http://127.0.0.1:PORT.
 
     Shuts down on exit.
+    `rate` caps each download at that many bytes per second, like a real link to the
+    release host, so benchmarks can show what overlapping downloads is worth.
     `allow_non_loopback` lets an IPv4 address such as ``0.0.0.0`` through; only for a
     container whose network is private to its compose stack (the offline mirror).
     Port 0 picks a free port, so parallel tests never collide.  On exit pending
@@ -298,7 +311,7 @@ def serve(
     if not root.is_dir():
         raise NotADirectoryError(f"mirror root {root} is not a directory")
     host = _check_host(host, allow_non_loopback=allow_non_loopback)
-    server = _MirrorServer((host, port), root, faults)
+    server = _MirrorServer((host, port), root, faults, rate)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},
