@@ -1,7 +1,8 @@
 """Register the taxi_etl deployments that run in containers.
 
     docker compose up -d --wait      # server, agent, GCS emulator
-    python deploy.py                 # blocks + yellow/green/fhv-monthly + backfill
+    python deploy.py                 # blocks + yellow/green/fhv-monthly + custom + backfill
+    TAXI_ETL_DEPLOY_NOTIFY_URL=... python deploy.py   # also failure notifications
     python deploy.py --dry-run       # print the plan only
     python deploy.py --only backfill
 

@@ -1,6 +1,6 @@
-"""Deployments of the parent flow that run in containers (``python deploy.py``).
+"""Deployments of the flows that run in containers (``python deploy.py``).
 
-Saves three blocks and one deployment per parameter set in :data:`DEPLOYMENTS`:
+Saves the blocks and one deployment per parameter set in :data:`DEPLOYMENTS`:
 
 * ``docker-container/taxi-etl``: the infrastructure the agent of docker-compose.yml
   starts each flow run with: the project image (never pulled when built locally), the
@@ -8,9 +8,21 @@ Saves three blocks and one deployment per parameter set in :data:`DEPLOYMENTS`:
 * ``gcp-credentials/taxi-gcp`` and ``gcs-bucket/taxi-lake``: the GCS lake as prefect-gcp
   blocks. The credentials block holds no secret, only where the flow containers find
   one at run time: a mounted service-account file, or Application Default Credentials;
+* failure notifications, only when ``TAXI_ETL_DEPLOY_NOTIFY_URL`` is set. The URL is a
+  secret (a Slack or Teams hook URL is its own credential): it lives in blocks only, and
+  the plan printed here masks it. Two routes, because neither covers every case:
+
+  - ``webhook/taxi-etl-alerts``: the flow runs get ``TAXI_ETL_NOTIFY_BLOCK`` naming it,
+    and the flows' ``on_failure``/``on_crashed`` hooks post JSON with the deployment,
+    the parameters and the error (taxi_etl.notify). A hook runs inside the flow run,
+    so it cannot report a container that was killed or ran out of memory;
+  - a server-side notification policy on ``Crashed`` runs tagged ``taxi-etl``, through
+    ``custom-webhook/taxi-etl-crashed`` (the URL held in the block's secrets): the
+    agent marks a run Crashed when its container dies, and the server then posts. Its
+    text has the flow run, parameters, state message and a link, not the deployment;
 * deployments registered with ``Deployment.build_from_flow``, path
-  :data:`FLOW_PATH` and entrypoint :data:`ENTRYPOINT`, which is where the Dockerfile
-  puts the code, so the flow is found in the container. Nothing is uploaded.
+  :data:`FLOW_PATH` and an entrypoint in ``src/taxi_etl/flows.py``, which is where the
+  Dockerfile puts the code, so the flow is found in the container. Nothing is uploaded.
 
 Everything is overwritten by name, so running it again changes nothing unless the
 code or the settings changed. Settings are ``TAXI_ETL_DEPLOY_*`` variables and hold
@@ -29,8 +41,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taxi_etl.compat import flow_run_pythonwarnings, silence_prefect2_deprecations
@@ -39,10 +52,15 @@ MONTHLY_CRON = "0 5 1 * *"
 CRON_TIMEZONE = "UTC"
 #: Where the image holds the repository's pyproject.toml and src/ (see Dockerfile).
 FLOW_PATH = "/opt/prefect/flows"
-#: Relative to FLOW_PATH; the same string `prefect deployment build` writes when run from
-#: the repository root, so both routes give the container the same code location.
-ENTRYPOINT = "src/taxi_etl/flows.py:etl_parent_flow"
+#: The flows' module, relative to FLOW_PATH: the same path `prefect deployment build`
+#: writes when run from the repository root, so both routes give the container the same
+#: code location.
+FLOWS_FILE = "src/taxi_etl/flows.py"
+#: The parent flow: the course's `etl_parent_flow(months, year, colour)`.
 FLOW_NAME = "etl_parent_flow"
+#: The resumable month-range flow behind the `backfill` deployment.
+BACKFILL_FLOW_NAME = "etl_backfill_flow"
+ENTRYPOINT = f"{FLOWS_FILE}:{FLOW_NAME}"
 DEFAULT_API_URL = "http://127.0.0.1:4200/api"
 #: Labels of every flow-run container. Compose labels the image it builds with its
 #: project and service (`server`), and containers inherit image labels: blanking them
@@ -55,19 +73,46 @@ FLOW_RUN_LABELS = {
 }
 
 
+#: Webhook block saved from TAXI_ETL_DEPLOY_NOTIFY_URL, as ``<block-type>/<name>``.
+DEFAULT_NOTIFY_BLOCK = "webhook/taxi-etl-alerts"
+#: Notification block of the server-side policy for Crashed runs.
+CRASHED_NOTIFY_BLOCK = "custom-webhook/taxi-etl-crashed"
+#: Tag of every deployment here; the policy only reports runs that carry it.
+TAG = "taxi-etl"
+#: The policy's text; the server fills in these fields (no deployment name among them).
+CRASHED_MESSAGE = (
+    "taxi_etl: flow run {flow_name}/{flow_run_name} entered {flow_run_state_name} at "
+    "{flow_run_state_timestamp}.\nState message: {flow_run_state_message}\n"
+    "Parameters: {flow_run_parameters}\nFlow run ID: {flow_run_id}\nFlow run URL: {flow_run_url}"
+)
+
+
 @dataclass(frozen=True)
 class ParameterSet:
-    """One deployment: a name, the flow parameters it fixes, and its schedule."""
+    """One deployment: a name, the flow it runs, the parameters it fixes, its schedule."""
 
     name: str
     parameters: dict[str, Any]
     cron: str | None
     description: str
+    #: A flow of src/taxi_etl/flows.py, by function name (= its Prefect flow name).
+    flow: str = FLOW_NAME
+
+    @property
+    def entrypoint(self) -> str:
+        return f"{FLOWS_FILE}:{self.flow}"
+
+    @property
+    def full_name(self) -> str:
+        """``flow/deployment``, as `prefect deployment run` and the UI name it."""
+        return f"{self.flow}/{self.name}"
 
 
 #: Every deployment, in one place. The monthly ones give no months or year: the flow then
 #: loads the month before the run's scheduled start, so the 1 May run loads April.
-#: ``backfill`` has no schedule; its parameters are only the defaults of a Custom run.
+#: ``custom`` and ``backfill`` have no schedule; their parameters are only the defaults
+#: of a Custom run: ``custom`` is the course's months-of-one-year form, ``backfill`` a
+#: month range across years that skips what is loaded and so resumes where it stopped.
 DEPLOYMENTS: tuple[ParameterSet, ...] = (
     ParameterSet(
         "yellow-monthly",
@@ -88,10 +133,18 @@ DEPLOYMENTS: tuple[ParameterSet, ...] = (
         "Previous month of for-hire vehicle trips, on the 1st at 05:00 UTC.",
     ),
     ParameterSet(
-        "backfill",
+        "custom",
         {"colour": "yellow", "year": 2021, "months": [1, 2, 3]},
         None,
-        "Any months of one colour: set colour, year and months in a Custom run.",
+        "Any months of one colour and year: set colour, year and months in a Custom run.",
+    ),
+    ParameterSet(
+        "backfill",
+        {"colour": "yellow", "months": "2019-01..2021-07"},
+        None,
+        "A range of months across years (YYYY-MM..YYYY-MM): loaded months are skipped, "
+        "so a re-run resumes; unpublished months are reported at the end.",
+        flow=BACKFILL_FLOW_NAME,
     ),
 )
 
@@ -149,6 +202,17 @@ class DeploySettings(BaseSettings):
     credentials_file: str | None = Field(
         None, description="service-account key file inside the containers (mount it)"
     )
+    notify_url: SecretStr | None = Field(
+        None,
+        description="webhook URL for failed and crashed runs; a secret, saved in a Webhook "
+        "block and never printed",
+    )
+    notify_block: str | None = Field(
+        None,
+        description="<block-type>/<name> the flow runs notify through; default "
+        f"{DEFAULT_NOTIFY_BLOCK} when NOTIFY_URL is set. Without NOTIFY_URL it names a block "
+        "made elsewhere (e.g. slack-webhook/ops, made in the UI)",
+    )
     infrastructure_block: str = "taxi-etl"
     bucket_block: str = "taxi-lake"
     credentials_block: str = "taxi-gcp"
@@ -160,12 +224,37 @@ class DeploySettings(BaseSettings):
         "storage_emulator_host",
         "gcp_project",
         "credentials_file",
+        "notify_url",
+        "notify_block",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty variable switches a setting off (e.g. the emulator, for real GCS)."""
         return value or None
+
+    @model_validator(mode="after")
+    def _notify_block_is_a_webhook(self) -> DeploySettings:
+        """NOTIFY_URL is saved as a Webhook block, so its slug must be one."""
+        if self.notify_url and self.notify_block and not self.notify_block.startswith("webhook/"):
+            raise ValueError(
+                f"notify_block {self.notify_block!r}: NOTIFY_URL is saved as a webhook/NAME "
+                "block; leave NOTIFY_URL empty to use another block type"
+            )
+        return self
+
+    def notify_target(self) -> str | None:
+        """The block the flow runs notify through (TAXI_ETL_NOTIFY_BLOCK), if any."""
+        if self.notify_block:
+            return self.notify_block
+        return DEFAULT_NOTIFY_BLOCK if self.notify_url else None
+
+    def masked_notify_url(self) -> str:
+        """Scheme and host only: the path or query of a hook URL is its credential."""
+        if not self.notify_url:
+            return "(none)"
+        parts = urlsplit(self.notify_url.get_secret_value())
+        return f"{parts.scheme}://{parts.hostname or '?'}/**** (secret, masked)"
 
     def container_lake(self) -> str:
         """The lake of the flow runs. With the emulator the flows use the bucket directly
@@ -201,6 +290,9 @@ class DeploySettings(BaseSettings):
             env["GOOGLE_APPLICATION_CREDENTIALS"] = self.credentials_file
         if self.gcp_project:
             env["GOOGLE_CLOUD_PROJECT"] = self.gcp_project
+        target = self.notify_target()
+        if target:
+            env["TAXI_ETL_NOTIFY_BLOCK"] = target  # a block name; the URL stays in the block
         return env
 
 
@@ -229,13 +321,21 @@ def describe(settings: DeploySettings, sets: Sequence[ParameterSet], api_url: st
         + ("(a mounted file)" if s.credentials_file else "(Application Default Credentials)"),
         f"block gcs-bucket/{s.bucket_block}: bucket {s.bucket}, folder {s.bucket_folder!r}",
     ]
+    target = s.notify_target()
+    if s.notify_url:
+        lines.append(f"block {target}: url {s.masked_notify_url()}")
+        lines.append(f"block {CRASHED_NOTIFY_BLOCK}: url {s.masked_notify_url()}")
+        lines.append(f"notification policy: Crashed runs tagged {TAG} -> {CRASHED_NOTIFY_BLOCK}")
+    lines.append(
+        f"failure notifications: through {target}" if target else "failure notifications: off"
+    )
     for p in sets:
         when = f"cron {p.cron!r} {CRON_TIMEZONE}" if p.cron else "no schedule"
         lines.append(
-            f"deployment {FLOW_NAME}/{p.name}: {when}, parameters "
+            f"deployment {p.full_name}: {when}, parameters "
             f"{json.dumps(p.parameters)}, queue {s.work_queue}"
         )
-    lines.append(f"    code: {ENTRYPOINT} under {FLOW_PATH} in {s.image}")
+        lines.append(f"    code: {p.entrypoint} under {FLOW_PATH} in {s.image}")
     return "\n".join(lines)
 
 
@@ -253,6 +353,7 @@ async def apply(settings: DeploySettings, sets: Sequence[ParameterSet], api_url:
     silence_prefect2_deprecations()
     from pathlib import Path
 
+    from prefect.blocks.webhook import Webhook
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.deployments.deployments import Deployment
@@ -261,7 +362,7 @@ async def apply(settings: DeploySettings, sets: Sequence[ParameterSet], api_url:
     from prefect_gcp import GcpCredentials
     from prefect_gcp.cloud_storage import GcsBucket
 
-    from taxi_etl.flows import etl_parent_flow
+    from taxi_etl import flows
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         async with get_client() as client:
@@ -302,19 +403,31 @@ async def apply(settings: DeploySettings, sets: Sequence[ParameterSet], api_url:
         )
         bucket_id = await bucket.save(settings.bucket_block, overwrite=True)
 
+        target = settings.notify_target()
+        async with get_client() as client:
+            await _converge_crash_policy(client, settings.notify_url)
+        if settings.notify_url and target:
+            # The block's url is a SecretStr: the API returns it masked unless asked for
+            # secrets, and the UI shows it as ********.
+            # parse_obj: Prefect's blocks are pydantic v1 models, validated the v1 way.
+            webhook = Webhook.parse_obj(
+                {"method": "POST", "url": settings.notify_url.get_secret_value()}
+            )
+            await webhook.save(target.split("/", 1)[1], overwrite=True)
+
         deployment_ids = {}
         for p in sets:
             deployment = await Deployment.build_from_flow(
-                flow=etl_parent_flow,
+                flow=getattr(flows, p.flow),
                 name=p.name,
                 parameters=p.parameters,
                 description=p.description,
-                tags=["taxi-etl", "scheduled" if p.cron else "manual"],
+                tags=[TAG, "scheduled" if p.cron else "manual"],
                 schedules=[CronSchedule(cron=p.cron, timezone=CRON_TIMEZONE)] if p.cron else [],
                 infrastructure=infrastructure,
                 work_queue_name=settings.work_queue,
                 path=FLOW_PATH,
-                entrypoint=ENTRYPOINT,
+                entrypoint=p.entrypoint,
                 enforce_parameter_schema=True,
                 skip_upload=True,
                 # Everything comes from here, not from what the server holds, so a
@@ -323,8 +436,56 @@ async def apply(settings: DeploySettings, sets: Sequence[ParameterSet], api_url:
                 # Nothing is uploaded, so no .prefectignore is needed (or written).
                 ignore_file=os.devnull,
             )
-            deployment_ids[p.name] = str(await deployment.apply())
+            deployment_ids[p.full_name] = str(await deployment.apply())
     return Applied(str(infrastructure_id), str(bucket_id), deployment_ids)
+
+
+async def _converge_crash_policy(client: Any, url: SecretStr | None) -> None:
+    """One active policy for Crashed runs through CRASHED_NOTIFY_BLOCK when `url` is
+    set; without it, that policy (if an earlier run made it) is switched off."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.client.schemas.filters import FlowRunNotificationPolicyFilter
+    from prefect.exceptions import ObjectNotFound
+
+    slug, name = CRASHED_NOTIFY_BLOCK.split("/", 1)
+    if url is None:
+        try:
+            block = await client.read_block_document_by_name(name, slug, include_secrets=False)
+        except ObjectNotFound:
+            return
+        block_id = block.id
+    else:
+        # The URL goes into the block's secrets, and `url` only references it: the
+        # block's plain fields are shown in the UI and returned by the API as they are.
+        block = CustomWebhookNotificationBlock.parse_obj(
+            {
+                "name": "taxi-etl",
+                "url": "{{url}}",
+                "method": "POST",
+                "json_data": {"source": "prefect-notification-policy", "text": "{{body}}"},
+                "secrets": {"url": url.get_secret_value()},
+            }
+        )
+        block_id = await block.save(name, overwrite=True)
+    ours = [
+        p
+        for p in await client.read_flow_run_notification_policies(
+            FlowRunNotificationPolicyFilter(is_active=None)  # the default means inactive only
+        )
+        if p.block_document_id == block_id
+    ]
+    for extra in ours[1:]:
+        await client.delete_flow_run_notification_policy(extra.id)
+    wanted = {
+        "is_active": url is not None,
+        "state_names": ["Crashed"],
+        "tags": [TAG],
+        "message_template": CRASHED_MESSAGE,
+    }
+    if ours:
+        await client.update_flow_run_notification_policy(ours[0].id, **wanted)
+    elif url is not None:
+        await client.create_flow_run_notification_policy(block_document_id=block_id, **wanted)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for name, deployment_id in applied.deployment_ids.items():
-        print(f"registered {FLOW_NAME}/{name} ({deployment_id})")
+        print(f"registered {name} ({deployment_id})")
     ui = args.api_url.removesuffix("/api")
     print(f"open {ui}/deployments, pick one, and start a Custom run to set parameters")
     return 0

@@ -27,7 +27,7 @@ async def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any
         async with get_client() as client:
             deployment = (await client.read_deployment(flow_run.deployment_id)).name
     error = await state.result(raise_on_failure=False, fetch=True)
-    return {
+    payload = {
         "event": f"flow-run-{state.type.value.lower()}",
         "flow": flow.name,
         "flow_run": flow_run.name,
@@ -38,6 +38,24 @@ async def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any
         "message": state.message,
         "error": f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else None,
     }
+    # The field Slack-style incoming webhooks require and display; the rest is for tools.
+    payload["text"] = (
+        f"{flow.name}/{deployment or '-'} run {flow_run.name} {state.type.value}: "
+        f"{payload['error'] or state.message} (parameters {flow_run.parameters})"
+    )
+    return payload
+
+
+def _run_logger(flow: Any, flow_run: Any) -> Any:
+    """The flow run's own logger: hooks run outside the run context, where records of
+    an extra logger (``taxi_etl``) go to the API handler only, which drops them. This
+    one reaches the run's logs in the UI and the container's output."""
+    try:
+        from prefect.logging.loggers import flow_run_logger
+
+        return flow_run_logger(flow_run, flow)
+    except Exception:
+        return log
 
 
 async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
@@ -45,6 +63,7 @@ async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
     slug = os.environ.get(ENV, "").strip()
     if not slug:
         return
+    logger = _run_logger(flow, flow_run)
     try:
         from prefect.blocks.core import Block
 
@@ -54,10 +73,11 @@ async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
             response = await block.call(payload)
             response.raise_for_status()
         else:  # a NotificationBlock: Slack, Teams, custom webhook, ...
-            lines = [f"{k}: {v}" for k, v in payload.items() if v is not None]
+            lines = [f"{k}: {v}" for k, v in payload.items() if v is not None and k != "text"]
             await block.notify("\n".join(lines), subject=f"{payload['flow']} {payload['state']}")
-        log.info("failure notification sent through %s", slug)
+        logger.info("failure notification sent through %s", slug)
     except Exception as exc:  # a broken notifier must not hide the run's own failure
-        log.error(
+        # The type only: an HTTP error's text holds the URL, which is the secret.
+        logger.error(
             "could not send the failure notification through %s: %s", slug, type(exc).__name__
         )

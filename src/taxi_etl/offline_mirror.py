@@ -6,7 +6,10 @@ It stands in for the GitHub release download inside the compose network, so the
 whole stack (server, agent, flow-run containers, GCS emulator) can be shown and tested
 with no internet: deployments point ``TAXI_ETL_SOURCE_URL`` at ``http://mirror:8000``.
 Files already present are kept (generation is deterministic), so a restart with the
-named volume serves at once. The default months are the ones the CLI demo loads.
+named volume serves at once. The default months are the ones the CLI demo loads, plus
+green 2019-12, so a backfill across a year boundary (green 2019-12..2020-02) works
+offline. ``TAXI_ETL_MIRROR_EXTRA_MONTHS`` adds sets (compose passes it through), e.g.
+``yellow:2019:3:1000000`` for one big month that takes long enough to interrupt.
 """
 
 from __future__ import annotations
@@ -28,42 +31,64 @@ from taxi_etl.params import Colour, ParameterError, parse_months
 
 @dataclass(frozen=True)
 class MonthSet:
-    """Months of one colour and year, written ``colour:year:months`` (``green:2020:1-2``)."""
+    """Months of one colour and year, written ``colour:year:months[:rows]``
+    (``green:2020:1-2``, ``yellow:2019:3:1000000``); without rows, the mirror's --rows."""
 
     colour: Colour
     year: int
     months: tuple[int, ...]
+    rows: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> MonthSet:
         try:
-            colour, year, months = text.split(":")
-            return cls(Colour(colour), int(year), tuple(parse_months([months])))
+            colour, year, months, *rows = text.split(":")
+            if len(rows) > 1 or (rows and int(rows[0]) < 1):
+                raise ValueError("rows must be one positive number")
+            return cls(
+                Colour(colour),
+                int(year),
+                tuple(parse_months([months])),
+                int(rows[0]) if rows else None,
+            )
         except (ValueError, ParameterError) as exc:
             raise argparse.ArgumentTypeError(
-                f"{text!r}: expected colour:year:months, e.g. green:2020:1-2 ({exc})"
+                f"{text!r}: expected colour:year:months[:rows], e.g. green:2020:1-2 ({exc})"
             ) from None
 
     def __str__(self) -> str:
-        return f"{self.colour.value}:{self.year}:{','.join(map(str, self.months))}"
+        text = f"{self.colour.value}:{self.year}:{','.join(map(str, self.months))}"
+        return text if self.rows is None else f"{text}:{self.rows}"
 
 
 DEFAULT_SETS = (
     MonthSet(Colour.yellow, 2021, (1, 2, 3)),
+    MonthSet(Colour.green, 2019, (12,)),
     MonthSet(Colour.green, 2020, (1, 2)),
     MonthSet(Colour.fhv, 2019, (1, 2)),
 )
+EXTRA_ENV = "TAXI_ETL_MIRROR_EXTRA_MONTHS"
+
+
+def extra_sets(text: str | None) -> list[MonthSet]:
+    """Sets from TAXI_ETL_MIRROR_EXTRA_MONTHS: whitespace-separated colour:year:months[:rows]."""
+    try:
+        return [MonthSet.parse(item) for item in (text or "").split()]
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"{EXTRA_ENV}: {exc}") from None
 
 
 def generate(root: Path, sets: Sequence[MonthSet], rows: int) -> list[Path]:
     """Write every month of `sets` that is not already under `root`; return the new files.
 
-    Green months get a third of the rows, as in the real data.
+    Green months get a third of the rows, as in the real data, unless the set gives rows.
     """
     written = []
     for month_set in sets:
         colour = month_set.colour.value
         n = rows // 3 if month_set.colour is Colour.green else rows
+        if month_set.rows is not None:
+            n = month_set.rows
         for month in month_set.months:
             path = root / colour / sample.file_name(colour, month_set.year, month)
             if path.is_file():
@@ -98,12 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="sets",
         type=MonthSet.parse,
         action="append",
-        help="colour:year:months to serve, repeatable (default: "
+        help="colour:year:months[:rows] to serve, repeatable (default: "
         + " ".join(map(str, DEFAULT_SETS))
-        + ")",
+        + f"); {EXTRA_ENV} adds more",
     )
     args = parser.parse_args(argv)
-    sets: list[MonthSet] = args.sets or list(DEFAULT_SETS)
+    sets: list[MonthSet] = (args.sets or list(DEFAULT_SETS)) + extra_sets(os.environ.get(EXTRA_ENV))
 
     t0 = time.perf_counter()
     args.root.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def require_docker() -> None:
 
 
 class Report:
-    """Measurements of the end-to-end run: printed at the end of the session and
+    """Measurements of the container tests: printed at the end of the session and
     written to artifacts/docker-e2e.json."""
 
     def __init__(self) -> None:

@@ -28,7 +28,14 @@ from taxi_etl.compat import ACCEPTED_DEPRECATIONS, silence_prefect2_deprecations
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-REGISTERED = re.compile(r"registered etl_parent_flow/(\S+) \(([0-9a-f-]{36})\)")
+REGISTERED = re.compile(r"registered (\S+/\S+) \(([0-9a-f-]{36})\)")
+ALL = [
+    "etl_parent_flow/yellow-monthly",
+    "etl_parent_flow/green-monthly",
+    "etl_parent_flow/fhv-monthly",
+    "etl_parent_flow/custom",
+    "etl_backfill_flow/backfill",
+]
 
 
 def _free_port() -> int:
@@ -103,16 +110,37 @@ def read(api_url: str, coro: str, *args: Any, **kwargs: Any) -> Any:
     return asyncio.run(_read(api_url, coro, *args, **kwargs))
 
 
-def test_parameter_sets_are_the_four_deployments_of_the_issue() -> None:
+def test_parameter_sets_are_the_deployments_of_the_issues() -> None:
     sets = {p.name: p for p in deployments.DEPLOYMENTS}
-    assert list(sets) == ["yellow-monthly", "green-monthly", "fhv-monthly", "backfill"]
+    assert [p.full_name for p in deployments.DEPLOYMENTS] == ALL
     for colour in ("yellow", "green", "fhv"):
         monthly = sets[f"{colour}-monthly"]
         assert monthly.cron == "0 5 1 * *"
         assert monthly.parameters == {"colour": colour}  # the previous month, at run time
+        assert monthly.entrypoint == deployments.ENTRYPOINT
+    # custom: the course's months-of-one-year form; backfill: a month range across years.
+    assert sets["custom"].cron is None
+    assert sets["custom"].entrypoint == "src/taxi_etl/flows.py:etl_parent_flow"
+    assert set(sets["custom"].parameters) == {"colour", "year", "months"}
     assert sets["backfill"].cron is None
+    assert sets["backfill"].entrypoint == "src/taxi_etl/flows.py:etl_backfill_flow"
+    assert sets["backfill"].parameters == {"colour": "yellow", "months": "2019-01..2021-07"}
     with pytest.raises(ValueError, match="unknown deployment"):
         deployments.select(["nope"])
+
+
+def test_each_parameter_set_fits_its_flow_signature() -> None:
+    """A default that the flow's parameter schema rejects would fail every Custom run."""
+    import inspect
+
+    from taxi_etl import flows, params
+
+    for p in deployments.DEPLOYMENTS:
+        flow = getattr(flows, p.flow)
+        assert flow.name == p.flow
+        assert set(p.parameters) <= set(inspect.signature(flow.fn).parameters), p.name
+    backfill = {p.name: p for p in deployments.DEPLOYMENTS}["backfill"]
+    assert params.parse_month_range(backfill.parameters["months"])[0] == (2019, 1)
 
 
 def test_settings_for_the_emulator_and_for_real_gcs() -> None:
@@ -146,10 +174,46 @@ def test_compat_silences_exactly_the_accepted_deprecations() -> None:
 def test_dry_run_needs_no_server_and_honours_only() -> None:
     result = deploy("--dry-run", "--only", "backfill", "--api-url", "http://127.0.0.1:9/api")
     assert result.returncode == 0, result.stderr
-    assert "deployment etl_parent_flow/backfill: no schedule" in result.stdout
+    assert "deployment etl_backfill_flow/backfill: no schedule" in result.stdout
+    assert "code: src/taxi_etl/flows.py:etl_backfill_flow under /opt/prefect/flows" in (
+        result.stdout
+    )
     assert "yellow-monthly" not in result.stdout
     assert "env PREFECT_API_URL=http://server:4200/api" in result.stdout
+    assert "failure notifications: off" in result.stdout
+    assert "TAXI_ETL_NOTIFY_BLOCK" not in result.stdout
     assert result.stdout.rstrip().endswith("dry run: nothing written")
+
+
+def test_dry_run_masks_the_notify_url() -> None:
+    secret = "T0KEN-9d2b71"
+    url = f"https://hooks.example.invalid/services/{secret}?key={secret}"
+    result = deploy(
+        "--dry-run", "--api-url", "http://127.0.0.1:9/api", TAXI_ETL_DEPLOY_NOTIFY_URL=url
+    )
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert "block webhook/taxi-etl-alerts: url https://hooks.example.invalid/****" in (
+        result.stdout
+    )
+    assert "env TAXI_ETL_NOTIFY_BLOCK=webhook/taxi-etl-alerts" in result.stdout
+    # A notification block made elsewhere (the UI) is only named, never saved.
+    other = deploy(
+        "--dry-run",
+        "--api-url",
+        "http://127.0.0.1:9/api",
+        TAXI_ETL_DEPLOY_NOTIFY_BLOCK="slack-webhook/ops",
+    )
+    assert "env TAXI_ETL_NOTIFY_BLOCK=slack-webhook/ops" in other.stdout
+    assert other.returncode == 0, other.stderr
+    assert "block slack-webhook/ops" not in other.stdout
+    mixed = deploy(
+        "--dry-run",
+        TAXI_ETL_DEPLOY_NOTIFY_URL=url,
+        TAXI_ETL_DEPLOY_NOTIFY_BLOCK="slack-webhook/ops",
+    )
+    assert mixed.returncode != 0
+    assert secret not in mixed.stdout + mixed.stderr
 
 
 def test_unreachable_api_is_a_clear_error() -> None:
@@ -164,16 +228,20 @@ def test_deploy_is_idempotent_and_writes_no_secret(api_url: str) -> None:
     assert first.returncode == 0, first.stderr
     assert "Warning" not in first.stderr  # the accepted deprecations stay silent
     ids = dict(REGISTERED.findall(first.stdout))
-    assert list(ids) == ["yellow-monthly", "green-monthly", "fhv-monthly", "backfill"]
+    assert list(ids) == ALL
     second = deploy(PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_SOURCE_URL="http://mirror:8000")
     assert dict(REGISTERED.findall(second.stdout)) == ids
 
+    sets = {p.full_name: p for p in deployments.DEPLOYMENTS}
     for name, deployment_id in ids.items():
         d = read(api_url, "read_deployment", deployment_id)
-        assert d.name == name
-        assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, deployments.ENTRYPOINT)
+        assert d.name == name.split("/")[1]
+        assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, sets[name].entrypoint)
+        assert d.parameters == sets[name].parameters
         assert d.enforce_parameter_schema is True
         assert len(d.schedules) == (1 if name.endswith("-monthly") else 0)
+    backfill = read(api_url, "read_deployment", ids["etl_backfill_flow/backfill"])
+    assert backfill.parameter_openapi_schema["required"] == ["months"]
     infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
     assert infra.data["env"]["TAXI_ETL_SOURCE_URL"] == "http://mirror:8000"
     assert infra.data["image_pull_policy"] == "IF_NOT_PRESENT"
@@ -246,3 +314,78 @@ def test_course_cli_route_build_edit_apply(api_url: str, tmp_path: Path) -> None
     assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, deployments.ENTRYPOINT)
     infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
     assert d.infrastructure_document_id == infra.id
+
+
+def test_notify_url_is_saved_in_a_webhook_block_and_never_printed(api_url: str) -> None:
+    secret = "T0KEN-41ac0e"
+    url = f"http://alerts.example.invalid:8080/hooks/{secret}"
+    result = deploy("--only", "custom", PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_NOTIFY_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    shown = read(
+        api_url,
+        "read_block_document_by_name",
+        "taxi-etl-alerts",
+        "webhook",
+        include_secrets=False,
+    )
+    assert secret not in str(shown.data)  # what the UI gets: the API masks it
+    block = read(
+        api_url,
+        "read_block_document_by_name",
+        "taxi-etl-alerts",
+        "webhook",
+        include_secrets=True,
+    )
+    assert block.data["url"] == url
+    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
+    assert infra.data["env"]["TAXI_ETL_NOTIFY_BLOCK"] == "webhook/taxi-etl-alerts"
+    assert secret not in str(infra.data)
+    # The server-side policy for Crashed runs, through a block that keeps the URL secret.
+    crashed = read(
+        api_url,
+        "read_block_document_by_name",
+        "taxi-etl-crashed",
+        "custom-webhook",
+        include_secrets=False,
+    )
+    assert secret not in str(crashed.data)
+    crashed_full = read(
+        api_url,
+        "read_block_document_by_name",
+        "taxi-etl-crashed",
+        "custom-webhook",
+        include_secrets=True,
+    )
+    assert crashed_full.data["secrets"] == {"url": url}
+    assert crashed_full.data["url"] == "{{url}}"
+
+    def policies() -> list[Any]:
+        from prefect.client.schemas.filters import FlowRunNotificationPolicyFilter
+
+        return [
+            p
+            for p in read(
+                api_url,
+                "read_flow_run_notification_policies",
+                FlowRunNotificationPolicyFilter(is_active=None),
+            )
+            if p.block_document_id == crashed.id
+        ]
+
+    # Twice: still one policy (deploy.py converges).
+    assert (
+        deploy(
+            "--only", "custom", PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_NOTIFY_URL=url
+        ).returncode
+        == 0
+    )
+    [policy] = policies()
+    assert (policy.is_active, policy.state_names, policy.tags) == (True, ["Crashed"], ["taxi-etl"])
+    assert "{flow_run_parameters}" in policy.message_template
+    # Without the setting the runs get no notify block and the policy is switched off.
+    assert deploy("--only", "custom", PREFECT_API_URL=api_url).returncode == 0
+    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
+    assert "TAXI_ETL_NOTIFY_BLOCK" not in infra.data["env"]
+    [policy] = policies()
+    assert policy.is_active is False
