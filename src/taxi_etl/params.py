@@ -31,7 +31,7 @@ Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX, description="Calendar year
 MonthRange = Annotated[
     str,
     Field(
-        pattern=r"^\s*\d{4}-\d{1,2}\s*(\.\.\s*\d{4}-\d{1,2}\s*)?$",
+        pattern=r"^\s*\d{4}-(0?[1-9]|1[0-2])\s*(\.\.\s*\d{4}-(0?[1-9]|1[0-2])\s*)?$",
         description="YYYY-MM..YYYY-MM, inclusive",
     ),
 ]

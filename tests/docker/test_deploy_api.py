@@ -389,3 +389,38 @@ def test_notify_url_is_saved_in_a_webhook_block_and_never_printed(api_url: str) 
     assert "TAXI_ETL_NOTIFY_BLOCK" not in infra.data["env"]
     [policy] = policies()
     assert policy.is_active is False
+
+
+@pytest.mark.parametrize(
+    ("deployment", "overrides"),
+    [
+        ("etl_parent_flow/custom", {"months": [13]}),
+        ("etl_parent_flow/custom", {"colour": "../etc"}),
+        ("etl_parent_flow/custom", {"year": 1999}),
+        ("etl_parent_flow/custom", {"months": "one"}),
+        ("etl_backfill_flow/backfill", {"months": "2021-13..2021-02"}),
+    ],
+)
+def test_bad_overrides_are_refused_before_any_run(
+    api_url: str, deployment: str, overrides: dict[str, Any]
+) -> None:
+    """A Custom run with a bad parameter never becomes a flow run, so nothing is written."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    applied = deploy("--only", deployment.split("/")[1], PREFECT_API_URL=api_url)
+    assert applied.returncode == 0, applied.stderr
+    d = read(api_url, "read_deployment_by_name", deployment)
+    before = read(
+        api_url,
+        "read_flow_runs",
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])),
+    )
+    parameters = {**d.parameters, **overrides}
+    with pytest.raises(Exception, match=r"months|colour|year|[Vv]alidation"):
+        read(api_url, "create_flow_run_from_deployment", d.id, parameters=parameters)
+    after = read(
+        api_url,
+        "read_flow_runs",
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])),
+    )
+    assert len(after) == len(before)
