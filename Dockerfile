@@ -33,7 +33,7 @@ RUN set -eu; \
 deps = tomllib.load(open('/tmp/deps/pyproject.toml', 'rb'))['project']['dependencies']; \
 print('\n'.join(deps))" >/tmp/deps/requirements.txt; \
     /opt/venv/bin/pip install --quiet -c /tmp/deps/constraints.txt \
-        -r /tmp/deps/requirements.txt "setuptools>=68" wheel; \
+        -r /tmp/deps/requirements.txt "setuptools>=77" wheel; \
     /opt/venv/bin/pip check; \
     cd /opt/venv/lib/python3.11/site-packages; \
     rm -rf pandas/tests pyarrow/tests pyarrow/include; \
