@@ -1,8 +1,9 @@
 """Prefect wiring: tasks around the modules, the child flow per month, the parent flow.
 
 No business logic lives here. Tasks are async and push their work to a thread, so a
-parent can run several months at once on one event loop; the hot path is Arrow
-C++ code that releases the GIL, so two threads use two cores.
+parent can run several months at once on one event loop while downloads wait on the
+network and Arrow's C++ code runs without the GIL. (Prefect's own per-task work stays
+on the GIL; benchmarks/README.md measures what concurrency buys.)
 """
 
 from __future__ import annotations
