@@ -7,7 +7,6 @@ import pytest
 from taxi_etl.params import (
     Colour,
     ParameterError,
-    group_by_year,
     parse_month_range,
     parse_months,
     previous_month,
@@ -48,7 +47,6 @@ def test_bad_parameters_name_the_parameter(
 def test_month_range_spans_years() -> None:
     pairs = parse_month_range("2019-11..2020-02")
     assert pairs == [(2019, 11), (2019, 12), (2020, 1), (2020, 2)]
-    assert group_by_year(pairs) == {2019: [11, 12], 2020: [1, 2]}
     assert parse_month_range("2021-07") == [(2021, 7)]
 
 

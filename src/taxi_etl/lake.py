@@ -85,10 +85,6 @@ class Lake(ABC):
     @abstractmethod
     def _put_manifest(self, part: Partition, body: bytes) -> None: ...
 
-    @abstractmethod
-    def manifests(self, colour: Colour | str) -> list[Manifest]:
-        """Every complete partition of a colour, for summaries and backfill planning."""
-
     def loaded(self, part: Partition) -> Manifest | None:
         """The manifest if the partition is complete: manifest and data agree."""
         manifest = self.read_manifest(part)
@@ -148,13 +144,6 @@ class LocalLake(Lake):
     def _put_manifest(self, part: Partition, body: bytes) -> None:
         self._replace(self._dir(part) / MANIFEST_FILE, lambda tmp: tmp.write_bytes(body))
 
-    def manifests(self, colour: Colour | str) -> list[Manifest]:
-        base = self.root / f"colour={Colour(colour).value}"
-        return [
-            Manifest.model_validate_json(p.read_bytes())
-            for p in sorted(base.glob(f"year=*/month=*/{MANIFEST_FILE}"))
-        ]
-
 
 class GcsLake(Lake):
     """GCS through google-cloud-storage; a single-object upload is atomic on GCS."""
@@ -207,18 +196,6 @@ class GcsLake(Lake):
         blob.upload_from_string(
             body, content_type="application/json", timeout=self.timeout, retry=DEFAULT_RETRY
         )
-
-    def manifests(self, colour: Colour | str) -> list[Manifest]:
-        from google.cloud.storage.retry import DEFAULT_RETRY
-
-        prefix = "/".join(p for p in (self.prefix, f"colour={Colour(colour).value}/") if p)
-        out = []
-        for blob in self.bucket.list_blobs(
-            prefix=prefix, timeout=self.timeout, retry=DEFAULT_RETRY
-        ):
-            if blob.name.endswith("/" + MANIFEST_FILE):
-                out.append(Manifest.model_validate_json(blob.download_as_bytes()))
-        return out
 
 
 def _storage_client(project: str | None = None) -> Any:

@@ -7,7 +7,7 @@ and the UI renders a typed form (colour as a choice, months as a list of 1-12).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -119,14 +119,6 @@ def parse_month_range(text: str) -> list[tuple[int, int]]:
         out.append((year, month))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
-
-
-def group_by_year(pairs: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
-    """Group (year, month) pairs into the per-year month lists the parent flow takes."""
-    grouped: dict[int, list[int]] = {}
-    for year, month in pairs:
-        grouped.setdefault(year, []).append(month)
-    return grouped
 
 
 def parse_months(values: Sequence[str]) -> list[int]:
