@@ -4,12 +4,14 @@
     taxi-etl-healthcheck http://127.0.0.1:4200/api/health
     taxi-etl-healthcheck --any-status http://127.0.0.1:8000/
     taxi-etl-healthcheck unix:///var/run/docker.sock http://server:4200/api/health
+    taxi-etl-healthcheck tcp://dask-scheduler:8786
 
 Every target must answer; exit 0 if they all do, 1 with one line on stderr otherwise
 (Docker keeps that line in `docker inspect`, which is where a failing check is read).
 An ``http://`` target must answer 2xx, or any status with ``--any-status``. A
 ``unix://`` target is a Docker socket and must answer ``GET /_ping``: it proves the
-agent can start flow-run containers (socket mounted, and its group granted).
+agent can start flow-run containers (socket mounted, and its group granted). A
+``tcp://host:port`` target (a Dask scheduler) must accept a connection.
 Stdlib only, so the same file serves every image.
 """
 
@@ -37,6 +39,13 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def check(target: str, *, any_status: bool, timeout: float) -> str | None:
     """None when `target` is healthy, else the reason."""
+    if target.startswith("tcp://"):
+        host, _, port = target[len("tcp://") :].rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+        except (OSError, ValueError) as exc:
+            return f"{target}: {exc}"
+        return None
     if target.startswith("unix://"):
         path = target[len("unix://") :]
         conn = _UnixConnection(path, timeout)
@@ -69,7 +78,7 @@ def check(target: str, *, any_status: bool, timeout: float) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("targets", nargs="+", help="http(s)://... or unix:///path/docker.sock")
+    parser.add_argument("targets", nargs="+", help="http(s)://..., unix:///path/docker.sock or tcp://host:port")
     parser.add_argument("--any-status", action="store_true", help="any HTTP answer is healthy")
     parser.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args(argv)

@@ -31,6 +31,7 @@ from taxi_etl.compat import silence_prefect2_deprecations
 from taxi_etl.params import (
     Colour,
     ParameterError,
+    Runner,
     check_concurrency,
     parse_month_range,
     parse_months,
@@ -56,10 +57,22 @@ def _apply_overrides(args: argparse.Namespace) -> None:
         ("lake", "TAXI_ETL_LAKE"),
         ("source_url", "TAXI_ETL_SOURCE_URL"),
         ("cache", "TAXI_ETL_CACHE"),
+        ("runner", "TAXI_ETL_RUNNER"),
+        ("dask_address", "TAXI_ETL_DASK_ADDRESS"),
     ):
         value = getattr(args, flag, None)
         if value:
             os.environ[env] = str(value)
+    from pydantic import ValidationError
+
+    from taxi_etl.settings import Settings
+
+    try:
+        Settings()  # a bad flag or TAXI_ETL_* value fails here, before any run starts
+    except ValidationError as exc:
+        raise ParameterError(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from None
 
 
 def _results_table(title: str, results: Sequence[Any]) -> Table:
@@ -264,6 +277,15 @@ def _load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="download cache directory")
     parser.add_argument("--force", action="store_true", help="reload months already loaded")
     parser.add_argument("--concurrency", type=int, default=2, help="months loaded at once")
+    parser.add_argument(
+        "--runner",
+        choices=[r.value for r in Runner],
+        help="local: child flows here; dask: a task per month on Dask [local, or dask "
+        "when a Dask address is set]",
+    )
+    parser.add_argument(
+        "--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://HOST:8786"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,6 +47,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taxi_etl.compat import flow_run_pythonwarnings, silence_prefect2_deprecations
+from taxi_etl.params import DaskAddress
 
 MONTHLY_CRON = "0 5 1 * *"
 CRON_TIMEZONE = "UTC"
@@ -191,6 +192,11 @@ class DeploySettings(BaseSettings):
     )
     cache: str = Field("/tmp/taxi-etl/cache", description="TAXI_ETL_CACHE in the containers")
     upload_timeout: float | None = Field(None, gt=0, description="TAXI_ETL_UPLOAD_TIMEOUT")
+    dask_address: DaskAddress | None = Field(
+        None,
+        description="TAXI_ETL_DASK_ADDRESS of the flows: runs default to this Dask cluster, "
+        "e.g. tcp://dask-scheduler:8786 with the compose `dask` profile",
+    )
     storage_emulator_host: str | None = Field(
         "http://gcs:9023", description="the GCS emulator; set it empty for real GCS"
     )
@@ -221,6 +227,7 @@ class DeploySettings(BaseSettings):
     @field_validator(
         "lake",
         "source_url",
+        "dask_address",
         "storage_emulator_host",
         "gcp_project",
         "credentials_file",
@@ -282,6 +289,8 @@ class DeploySettings(BaseSettings):
             env["TAXI_ETL_SOURCE_URL"] = self.source_url
         if self.upload_timeout:
             env["TAXI_ETL_UPLOAD_TIMEOUT"] = str(self.upload_timeout)
+        if self.dask_address:
+            env["TAXI_ETL_DASK_ADDRESS"] = self.dask_address
         if self.storage_emulator_host:
             env["STORAGE_EMULATOR_HOST"] = self.storage_emulator_host
             # Never probe the GCE metadata server: an emulator setup has no cloud.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -19,15 +20,17 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.tasks import task_input_hash
 
-from taxi_etl import pipeline, quality, source
+from taxi_etl import executors, pipeline, quality, source
 from taxi_etl.lake import Lake, Partition, open_lake
 from taxi_etl.notify import notify_failure
 from taxi_etl.params import (
     Colour,
     Concurrency,
+    DaskAddress,
     Month,
     MonthRange,
     ParameterError,
+    Runner,
     Year,
     parse_month_range,
     previous_month,
@@ -175,6 +178,38 @@ def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, lis
 progress_listeners: list[Callable[[MonthResult], None]] = []
 
 
+class _Progress:
+    """Reports each finished month: CLI listeners, and a backfill's progress artifact."""
+
+    def __init__(self, total: int, key: str | None) -> None:
+        self.total, self.key = total, key
+        self.done: list[MonthResult] = []
+
+    async def add(self, result: MonthResult) -> MonthResult:
+        self.done.append(result)
+        for listener in progress_listeners:
+            listener(result)
+        if self.key:
+            await quality.publish_progress(self.key, len(self.done), self.total, self.done)
+        return result
+
+
+# The run's progress, for the Dask subflow, which runs in this process and context but
+# takes only serialisable parameters.
+_progress: ContextVar[_Progress | None] = ContextVar("taxi_etl_progress", default=None)
+
+
+async def _as_result(part: Partition, state: Any) -> MonthResult:
+    """A child flow's or Dask task's final state as the month's result; its error is
+    kept and reported, it does not stop the other months."""
+    data = await state.result(raise_on_failure=False, fetch=True)
+    if state.is_completed():
+        return data  # type: ignore[no-any-return]
+    if not isinstance(data, BaseException):
+        data = RuntimeError(f"ended {state.type.value}")
+    return MonthResult.failed(part, data)
+
+
 async def _run_months(
     colour: Colour,
     pairs: list[tuple[int, int]],
@@ -183,54 +218,103 @@ async def _run_months(
     concurrency: int,
     lake: str | None,
     source_url: str | None,
+    runner: Runner | None = None,
+    dask_address: str | None = None,
     skip_loaded: bool = False,
     progress_key: str | None = None,
 ) -> list[MonthResult]:
-    """Run one child flow per (year, month), at most `concurrency` at once.
+    """Run every (year, month): as child flows here, at most `concurrency` at once, or
+    as tasks on Dask (a local cluster of `concurrency` workers, or the given one).
 
     With `skip_loaded`, months the lake already holds completely are skipped without
-    a download or a child run, which is what makes a long backfill cheap to resume.
+    a download or a run, which is what makes a long backfill cheap to resume.
     """
-    await _prepare_result_storage()
-    gate = asyncio.Semaphore(concurrency)
-    done: list[MonthResult] = []
-    # Checked up front so the months that do run start in chronological order.
-    already: dict[tuple[int, int], MonthResult] = {}
+    cfg = _settings(lake, source_url)
+    execution = executors.resolve(runner, dask_address, cfg)
+    progress = _Progress(len(pairs), progress_key)
+    results: dict[tuple[int, int], MonthResult] = {}
     if skip_loaded and not force:
-        target = await asyncio.to_thread(open_lake, _settings(lake, source_url).lake)
+        target = await asyncio.to_thread(open_lake, cfg.lake)
         for year, month in pairs:
             part = Partition(colour, year, month)
             found = await asyncio.to_thread(target.loaded, part)
             if found is not None:
-                already[year, month] = MonthResult.skipped(target, part, found)
-
-    async def child(year: int, month: int) -> MonthResult:
-        async with gate:
-            state = await etl_web_to_gcs(
-                month, year, colour, force, lake, source_url, return_state=True
-            )
-        # The child's own error is kept and reported; it does not stop the others.
-        data = await state.result(raise_on_failure=False, fetch=True)  # type: ignore[call-overload]
-        if state.is_completed():
-            return data  # type: ignore[no-any-return]
-        if not isinstance(data, BaseException):
-            data = RuntimeError(f"ended {state.type.value}")
-        return MonthResult.failed(Partition(colour, year, month), data)
-
-    async def one(year: int, month: int) -> MonthResult:
-        result = already.get((year, month)) or await child(year, month)
-        done.append(result)
-        for listener in progress_listeners:
-            listener(result)
-        if progress_key:
-            await quality.publish_progress(progress_key, len(done), len(pairs), done)
-        return result
-
-    results = list(await asyncio.gather(*(one(y, m) for y, m in pairs)))
+                results[year, month] = await progress.add(MonthResult.skipped(target, part, found))
+    todo = [p for p in pairs if p not in results]
     logger = get_run_logger()
-    for r in results:
+    logger.info("%d months to run on %s", len(todo), execution.describe())
+    if todo and execution.runner is Runner.dask:
+        token = _progress.set(progress)
+        try:
+            on_dask = etl_dask_months.with_options(
+                task_runner=executors.task_runner(execution, concurrency)
+            )
+            ran = await on_dask(colour, [f"{y}-{m:02d}" for y, m in todo], force, lake, source_url)
+        finally:
+            _progress.reset(token)
+        results.update(zip(todo, ran, strict=True))
+    elif todo:
+        await _prepare_result_storage()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def child(year: int, month: int) -> None:
+            async with gate:
+                state = await etl_web_to_gcs(
+                    month, year, colour, force, lake, source_url, return_state=True
+                )
+            part = Partition(colour, year, month)
+            results[year, month] = await progress.add(await _as_result(part, state))
+
+        await asyncio.gather(*(child(y, m) for y, m in todo))
+    ordered = [results[p] for p in pairs]
+    for r in ordered:
         logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
-    return results
+    return ordered
+
+
+@task(name="load_month", task_run_name="load-{part.colour}-{part.year}-{part.month:02d}")
+async def load_on_worker(
+    part: Partition, cfg: Settings, force: bool, flow_run_id: str | None
+) -> MonthResult:
+    """A whole month on whichever Dask worker runs it: the staged parquet never leaves
+    that machine, the worker writes the lake itself, and only the result comes back."""
+    seen: list[tuple[Any, ...]] = []
+    try:
+        return await asyncio.to_thread(
+            pipeline.load_month,
+            part,
+            cfg,
+            force=force,
+            flow_run_id=flow_run_id,
+            on_checks=lambda *checked: seen.append(checked),
+        )
+    finally:
+        for checked in seen:
+            await quality.publish_artifact(*checked)
+
+
+@flow(name="etl_dask_months", flow_run_name="{colour}-on-dask")
+async def etl_dask_months(
+    colour: Colour,
+    months: list[str],
+    force: bool = False,
+    lake: str | None = None,
+    source_url: str | None = None,
+) -> list[MonthResult]:
+    """The months (YYYY-MM) of a parent or backfill run, one task each on Dask.
+
+    Its task runner is chosen per run by the parent (executors.task_runner).
+    """
+    cfg = _settings(lake, source_url)
+    run_id = str(flow_run.id or "") or None
+    progress = _progress.get() or _Progress(len(months), None)
+    parts = [Partition(Colour(colour), *(int(x) for x in ym.split("-"))) for ym in months]
+    futures = [await load_on_worker.submit(p, cfg, force, run_id) for p in parts]
+
+    async def one(part: Partition, future: Any) -> MonthResult:
+        return await progress.add(await _as_result(part, await future.wait()))
+
+    return list(await asyncio.gather(*(one(p, f) for p, f in zip(parts, futures, strict=True))))
 
 
 @flow(
@@ -246,6 +330,8 @@ async def etl_parent_flow(
     concurrency: Concurrency = 2,
     lake: str | None = None,
     source_url: str | None = None,
+    runner: Runner | None = None,
+    dask_address: DaskAddress | None = None,
 ) -> list[MonthResult]:
     """Load several months of one colour, a bounded number at a time.
 
@@ -255,10 +341,16 @@ async def etl_parent_flow(
         year: Year of the months.
         colour: yellow, green or fhv.
         force: Reload months even if the lake already holds their exact source file.
-        concurrency: How many months load at once.
+        concurrency: How many months load at once (on Dask without an address: the
+            local cluster's worker count).
         lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
             defaults to TAXI_ETL_LAKE.
         source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+        runner: local (child flows in this process) or dask (one task per month on a
+            Dask cluster); defaults to TAXI_ETL_RUNNER, else dask when a Dask address
+            is set, else local.
+        dask_address: Scheduler of an existing Dask cluster (tcp://host:8786);
+            defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
     """
     year, months = resolve_months(months, year)
     run = validate_params(colour, year, months)
@@ -269,6 +361,8 @@ async def etl_parent_flow(
         concurrency=concurrency,
         lake=lake,
         source_url=source_url,
+        runner=runner,
+        dask_address=dask_address,
     )
     await quality.publish_summary(
         f"{run.colour.value}-{run.year}", [r.model_dump() for r in results]
@@ -291,6 +385,8 @@ async def etl_backfill_flow(
     concurrency: Concurrency = 2,
     lake: str | None = None,
     source_url: str | None = None,
+    runner: Runner | None = None,
+    dask_address: DaskAddress | None = None,
 ) -> list[MonthResult]:
     """Load a range of months that may span years; resumable.
 
@@ -302,10 +398,16 @@ async def etl_backfill_flow(
         months: Inclusive range YYYY-MM..YYYY-MM, e.g. 2019-01..2021-07.
         colour: yellow, green or fhv.
         force: Reload months even if the lake already holds them.
-        concurrency: How many months load at once.
+        concurrency: How many months load at once (on Dask without an address: the
+            local cluster's worker count).
         lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
             defaults to TAXI_ETL_LAKE.
         source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+        runner: local (child flows in this process) or dask (one task per month on a
+            Dask cluster); defaults to TAXI_ETL_RUNNER, else dask when a Dask address
+            is set, else local.
+        dask_address: Scheduler of an existing Dask cluster (tcp://host:8786);
+            defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
     """
     pairs = parse_month_range(months)
     colour = Colour(colour)
@@ -316,6 +418,8 @@ async def etl_backfill_flow(
         concurrency=concurrency,
         lake=lake,
         source_url=source_url,
+        runner=runner,
+        dask_address=dask_address,
         skip_loaded=True,
         progress_key=f"backfill-{colour.value}-progress",
     )

@@ -36,6 +36,20 @@ MonthRange = Annotated[
     ),
 ]
 Concurrency = Annotated[int, Field(ge=1, le=32, description="Months loaded at once")]
+DaskAddress = Annotated[
+    str,
+    Field(
+        pattern=r"^((tcp|tls)://)?[A-Za-z0-9_.\-\[\]:]+:\d+$",
+        description="Scheduler of an existing Dask cluster, e.g. tcp://dask-scheduler:8786",
+    ),
+]
+
+
+class Runner(StrEnum):
+    """Where a parent run's months execute."""
+
+    local = "local"  # one Prefect child flow per month, in the parent's process
+    dask = "dask"  # one task per month on a Dask cluster (local, or at an address)
 
 
 class ParameterError(ValueError):

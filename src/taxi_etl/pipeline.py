@@ -9,6 +9,7 @@ results (a manifest's worth) travel back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,8 +113,18 @@ def publish(
     )
 
 
+#: Called with a month's check results before they are enforced (the Dask task
+#: publishes them as the same artifact the child flow does).
+OnChecks = Callable[[Partition, list[quality.CheckResult], transform.TransformStats], None]
+
+
 def load_month(
-    part: Partition, cfg: Settings, *, force: bool = False, flow_run_id: str | None = None
+    part: Partition,
+    cfg: Settings,
+    *,
+    force: bool = False,
+    flow_run_id: str | None = None,
+    on_checks: OnChecks | None = None,
 ) -> MonthResult:
     """Every step for one month, in one process; raises on failure like the child flow."""
     download = fetch(part, cfg)
@@ -124,6 +135,8 @@ def load_month(
     t = transform_month(part, download, cfg)
     try:
         checks = check(part, t)
+        if on_checks is not None:
+            on_checks(part, checks, t.stats)
         quality.enforce(checks, str(part))
         return publish(lake, part, t, checks, download, flow_run_id)
     finally:

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from taxi_etl.params import DaskAddress, Runner
+
 DEFAULT_SOURCE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
 
 
@@ -34,6 +36,12 @@ class Settings(BaseSettings):
         600.0,
         gt=0,
         description="per GCS request; the library's 60 s default is too short for large months",
+    )
+    runner: Runner | None = Field(
+        None, description="local or dask; unset: dask when dask_address is set, else local"
+    )
+    dask_address: DaskAddress | None = Field(
+        None, description="scheduler of an existing Dask cluster; unset: a temporary local one"
     )
 
 

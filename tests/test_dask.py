@@ -1,0 +1,233 @@
+"""The parent and backfill flows on a local Dask cluster (prefect-dask's DaskTaskRunner):
+the same lake as the in-process runner, failures reported the same way, and a worker
+killed mid-month survived without a duplicate or half-written partition."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from lake_digest import local_lake_digests, table_digest
+
+from taxi_etl import executors, flows, mirror, sample
+from taxi_etl.cli import main
+from taxi_etl.lake import MANIFEST_FILE
+from taxi_etl.params import Colour, ParameterError, Runner
+from taxi_etl.settings import Settings
+
+ROWS = 6_000
+MONTHS = [(2020, 11), (2020, 12), (2021, 1), (2021, 2)]
+RANGE = "2020-11..2021-02"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def dask_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dask-mirror")
+    for colour in ("yellow", "green"):
+        for year, month in MONTHS:
+            sample.write_mirror(root, colour, year, [month], ROWS, seed=month)
+    return root
+
+
+def path_of(colour: str, year: int, month: int) -> str:
+    return f"/{colour}/{sample.file_name(colour, year, month)}"
+
+
+def manifests(lake: Path) -> list[Path]:
+    return sorted(lake.rglob(MANIFEST_FILE))
+
+
+def test_runner_resolution() -> None:
+    plain = Settings()
+    assert executors.resolve(None, None, plain).runner is Runner.local
+    assert executors.resolve("dask", None, plain) == executors.Execution(Runner.dask, None)
+    # An address alone, as a parameter or a setting, means Dask.
+    at = "tcp://dask-scheduler:8786"
+    assert executors.resolve(None, at, plain) == executors.Execution(Runner.dask, at)
+    from_env = Settings(dask_address=at)
+    assert executors.resolve(None, None, from_env) == executors.Execution(Runner.dask, at)
+    # An explicit local run ignores the setting, but not a contradicting parameter.
+    assert executors.resolve("local", None, from_env).runner is Runner.local
+    with pytest.raises(ParameterError, match="dask_address"):
+        executors.resolve("local", at, plain)
+
+
+def test_bad_runner_or_address_exits_2_before_any_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI puts its flags in the environment; set-and-delete records what to restore.
+    monkeypatch.setenv("TAXI_ETL_DASK_ADDRESS", "unset")
+    monkeypatch.delenv("TAXI_ETL_DASK_ADDRESS")
+    assert main(["backfill", "yellow", RANGE, "--dask-address", "not an address"]) == 2
+    assert "dask_address" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["backfill", "yellow", RANGE, "--runner", "spark"])
+    assert exit_.value.code == 2
+    assert not (workdir / "lake").exists() and not (workdir / "cache").exists()
+
+
+def test_dask_backfill_writes_the_same_lake_as_local(workdir: Path, dask_mirror: Path) -> None:
+    with mirror.serve(dask_mirror) as url:
+        local = flows.run_flow(
+            flows.etl_backfill_flow,
+            months=RANGE,
+            colour=Colour.green,
+            source_url=url,
+            lake=str(workdir / "local"),
+        )
+        on_dask = flows.run_flow(
+            flows.etl_backfill_flow,
+            months=RANGE,
+            colour=Colour.green,
+            source_url=url,
+            lake=str(workdir / "dask"),
+            runner="dask",
+        )
+    assert local.is_completed() and on_dask.is_completed(), (local, on_dask)
+    # Same months, statuses and counts, in the same (chronological) order.
+    strip = [{**r.model_dump(), "uri": None} for r in local.result()]
+    assert [{**r.model_dump(), "uri": None} for r in on_dask.result()] == strip
+    assert [r.status for r in on_dask.result()] == ["loaded"] * 4
+    want = local_lake_digests(workdir / "local")
+    assert len(want) == 4 and all(rows == ROWS for rows, _ in want.values())
+    assert local_lake_digests(workdir / "dask") == want
+    # The digest sees a single changed value, so the equality above means something.
+    first = next((workdir / "dask").rglob("*.parquet"))
+    table = pq.read_table(first)
+    fares = table.column("fare_amount").to_pylist()
+    fares[len(fares) // 2] = (fares[len(fares) // 2] or 0) + 0.01
+    at = table.schema.get_field_index("fare_amount")
+    changed = table.set_column(at, "fare_amount", pa.array(fares, table.schema.field(at).type))
+    assert table_digest(changed) != want[str(first.parent.relative_to(workdir / "dask"))][1]
+    # Workers staged and cleaned up in the shared cache, as the child flows do.
+    assert not any((workdir / "cache" / "staging").iterdir())
+
+
+def test_dask_failures_are_reported_per_month_and_the_rest_finish(
+    workdir: Path, dask_mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAXI_ETL_DOWNLOAD_ATTEMPTS", "1")
+    plan = mirror.FaultPlan({path_of("yellow", 2020, 12): ["503"]})
+    with mirror.serve(dask_mirror, faults=plan) as url:
+        state = flows.run_flow(
+            flows.etl_backfill_flow,
+            months="2020-11..2021-03",
+            colour=Colour.yellow,
+            source_url=url,
+            runner="dask",
+        )
+        assert state.is_failed()
+        with pytest.raises(flows.LoadFailed, match="month=12") as err:
+            state.result()
+        statuses = [r.status for r in err.value.results]
+        assert statuses == ["loaded", "failed", "loaded", "loaded", "not_published"]
+        assert "SourceError" in (err.value.results[1].error or "")
+        # Resumes like the local runner: only the failed and unpublished months again.
+        before = dict(plan.requests)
+        again = flows.run_flow(
+            flows.etl_backfill_flow,
+            months="2020-11..2021-03",
+            colour=Colour.yellow,
+            source_url=url,
+            dask_address=None,
+            runner="dask",
+        )
+    assert again.is_completed(), again
+    assert [r.status for r in again.result()] == [
+        "skipped", "loaded", "skipped", "skipped", "not_published",
+    ]  # fmt: skip
+    assert {p: n - before.get(p, 0) for p, n in plan.requests.items() if n > before.get(p, 0)} == {
+        path_of("yellow", 2020, 12): 1,
+        path_of("yellow", 2021, 3): 1,
+    }
+    assert len(manifests(workdir / "lake")) == 4
+
+
+def _worker_downloading(port: int) -> psutil.Process | None:
+    """The Dask worker process (a child of this one) with a connection to the mirror."""
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if any(c.raddr and c.raddr.port == port for c in proc.net_connections("tcp")):
+                return proc
+        except psutil.Error:
+            continue
+    return None
+
+
+async def _task_run_history(parent_id: Any) -> dict[str, list[str]]:
+    """State names of every task run under the parent's Dask subflow, by task run name."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    async with get_client() as client:
+        subflows = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])
+            )
+        )
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[f.id for f in subflows]))
+        )
+        return {r.name: [s.name for s in await client.read_task_run_states(r.id)] for r in runs}
+
+
+def test_worker_killed_mid_month_is_retried_elsewhere_without_duplicates(
+    workdir: Path, dask_mirror: Path
+) -> None:
+    slow = path_of("yellow", 2021, 1)
+    # The first GET of January stalls: long enough to find and kill its worker.
+    plan = mirror.FaultPlan({slow: ["slow:30"]})
+    killed: list[int] = []
+    with mirror.serve(dask_mirror, faults=plan) as url:
+        port = int(url.rsplit(":", 1)[1])
+
+        def kill_when_stalled() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                if plan.requests[slow] >= 1:
+                    proc = _worker_downloading(port)
+                    if proc is not None and plan.remaining(slow) == []:
+                        os.kill(proc.pid, signal.SIGKILL)
+                        killed.append(proc.pid)
+                        return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_when_stalled, daemon=True)
+        killer.start()
+        state = flows.run_flow(
+            flows.etl_backfill_flow,
+            months=RANGE,
+            colour=Colour.yellow,
+            source_url=url,
+            runner="dask",
+        )
+        killer.join(timeout=5)
+    assert killed, "no worker was caught downloading January"
+    assert state.is_completed(), state
+    assert [r.status for r in state.result()] == ["loaded"] * 4
+    # January was asked for twice: the killed attempt, and Dask's rerun of the task,
+    # which Prefect shows as a rerun of the same task run.
+    assert plan.requests[slow] == 2
+    history = asyncio.run(_task_run_history(state.state_details.flow_run_id))
+    assert history["load-yellow-2021-01"] == ["Pending", "Running", "Rerunning", "Completed"]
+    assert history["load-yellow-2020-11"] == ["Pending", "Running", "Completed"]
+    lake = workdir / "lake"
+    for year, month in MONTHS:
+        part = lake / f"colour=yellow/year={year}/month={month:02d}"
+        assert sorted(p.name for p in part.iterdir()) == [MANIFEST_FILE, "data.parquet"]
+        assert pq.read_metadata(part / "data.parquet").num_rows == ROWS
