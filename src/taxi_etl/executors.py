@@ -52,6 +52,7 @@ def task_runner(execution: Execution, workers: int) -> Any:
             "n_workers": workers,
             "threads_per_worker": 1,
             "processes": True,
-            "dashboard_address": None,
+            # Loopback and any free port: the dashboard is never reachable from outside.
+            "dashboard_address": "127.0.0.1:0",
         }
     )

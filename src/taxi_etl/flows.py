@@ -277,7 +277,11 @@ async def load_on_worker(
     part: Partition, cfg: Settings, force: bool, flow_run_id: str | None
 ) -> MonthResult:
     """A whole month on whichever Dask worker runs it: the staged parquet never leaves
-    that machine, the worker writes the lake itself, and only the result comes back."""
+    that machine, the worker writes the lake itself, and only the result comes back.
+
+    If a worker dies, Dask reruns its month elsewhere, and also months whose results
+    were held only on it; such a rerun finds its partition current and writes nothing.
+    """
     seen: list[tuple[Any, ...]] = []
     try:
         return await asyncio.to_thread(
@@ -287,6 +291,7 @@ async def load_on_worker(
             force=force,
             flow_run_id=flow_run_id,
             on_checks=lambda *checked: seen.append(checked),
+            keep_download=False,
         )
     finally:
         for checked in seen:

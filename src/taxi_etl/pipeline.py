@@ -125,19 +125,28 @@ def load_month(
     force: bool = False,
     flow_run_id: str | None = None,
     on_checks: OnChecks | None = None,
+    keep_download: bool = True,
 ) -> MonthResult:
-    """Every step for one month, in one process; raises on failure like the child flow."""
+    """Every step for one month, in one process; raises on failure like the child flow.
+
+    Without `keep_download` the csv.gz is deleted when the month is done, so a Dask
+    worker's disk holds at most the months it is loading, not the whole backfill.
+    """
     download = fetch(part, cfg)
-    lake = open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
-    kept = current(lake, part, download, force)
-    if kept is not None:
-        return MonthResult.skipped(lake, part, kept)
-    t = transform_month(part, download, cfg)
     try:
-        checks = check(part, t)
-        if on_checks is not None:
-            on_checks(part, checks, t.stats)
-        quality.enforce(checks, str(part))
-        return publish(lake, part, t, checks, download, flow_run_id)
+        lake = open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
+        kept = current(lake, part, download, force)
+        if kept is not None:
+            return MonthResult.skipped(lake, part, kept)
+        t = transform_month(part, download, cfg)
+        try:
+            checks = check(part, t)
+            if on_checks is not None:
+                on_checks(part, checks, t.stats)
+            quality.enforce(checks, str(part))
+            return publish(lake, part, t, checks, download, flow_run_id)
+        finally:
+            t.parquet.unlink(missing_ok=True)
     finally:
-        t.parquet.unlink(missing_ok=True)
+        if not keep_download:
+            download.path.unlink(missing_ok=True)

@@ -171,6 +171,7 @@ class Stack:
     prefect_port: int
     gcs_port: int
     report: Report
+    profiles: tuple[str, ...] = ("offline",)
     is_down: bool = False
     is_up: bool = False
     notes: list[str] = field(default_factory=list)
@@ -195,9 +196,17 @@ class Stack:
         """Record a measurement for the session report, under this stack's name."""
         self.report[f"{self.project}: {key}"] = value
 
+    @property
+    def compose_cmd(self) -> list[str]:
+        """`docker compose` for this project, with its profiles."""
+        cmd = ["docker", "compose", "-p", self.project]
+        for profile in self.profiles:
+            cmd += ["--profile", profile]
+        return cmd
+
     def compose(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return run(
-            ["docker", "compose", "-p", self.project, "--profile", "offline", *args],
+            [*self.compose_cmd, *args],
             env=self.env,
             timeout=timeout,
         )
@@ -223,8 +232,7 @@ class Stack:
 
     def logs(self, *services: str) -> str:
         result = subprocess.run(
-            ["docker", "compose", "-p", self.project, "--profile", "offline", "logs",
-             "--no-color", *services],
+            [*self.compose_cmd, "logs", "--no-color", *services],
             env=self.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         return result.stdout + result.stderr
@@ -248,8 +256,7 @@ class Stack:
             self.save_logs()
             self.is_up = False
         subprocess.run(
-            ["docker", "compose", "-p", self.project, "--profile", "offline", "down", "-v",
-             "--remove-orphans", "--timeout", "10"],
+            [*self.compose_cmd, "down", "-v", "--remove-orphans", "--timeout", "10"],
             env=self.env, capture_output=True, timeout=300,
         )  # fmt: skip
         leftover = []
@@ -266,11 +273,17 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    request: pytest.FixtureRequest, project: str, *, mirror_extra: str = ""
+    request: pytest.FixtureRequest,
+    project: str,
+    *,
+    mirror_extra: str = "",
+    profiles: tuple[str, ...] = ("offline",),
+    scale: dict[str, int] | None = None,
 ) -> Iterator[Stack]:
     """Bring up compose project `project` (offline profile), yield it, take it down.
 
-    `mirror_extra` adds mirror months (TAXI_ETL_MIRROR_EXTRA_MONTHS). Service logs are
+    `mirror_extra` adds mirror months (TAXI_ETL_MIRROR_EXTRA_MONTHS); `profiles` and
+    `scale` are compose's (e.g. ("offline", "dask") and {"agent": 2}). Service logs are
     saved to artifacts/docker-logs/<project>.log when the stack goes down, and printed
     if a test of the requesting scope failed or the start failed.
     """
@@ -282,6 +295,7 @@ def running_stack(
         prefect_port=free_port(4200),
         gcs_port=free_port(9023),
         report=report,
+        profiles=profiles,
     )
     env.update(
         COMPOSE_PROJECT_NAME=project,
@@ -299,7 +313,8 @@ def running_stack(
     try:
         t0 = time.monotonic()
         stack.is_up = True  # also when `up` fails: its logs say why
-        stack.compose("up", "--detach", "--wait", "--wait-timeout", "300", "--no-build")
+        scaled = [f"--scale={service}={n}" for service, n in (scale or {}).items()]
+        stack.compose("up", "--detach", "--wait", "--wait-timeout", "300", "--no-build", *scaled)
         stack.measure("compose up to healthy (s)", round(time.monotonic() - t0, 1))
         yield stack
     except BaseException:

@@ -127,7 +127,8 @@ def test_the_layer_scan_finds_a_key_that_a_later_layer_deleted(tmp_path: Path) -
 
 def _compose_config(**env: str) -> dict[str, Any]:
     out = run(
-        ["docker", "compose", "--profile", "offline", "config", "--format", "json"],
+        ["docker", "compose", "--profile", "offline", "--profile", "dask", "config", "--format",
+         "json"],
         env={**base_env(), **env},
     ).stdout
     services: dict[str, Any] = json.loads(out)["services"]
@@ -147,7 +148,9 @@ def test_compose_publishes_on_loopback_only_and_only_the_agent_has_the_socket(
     settings: dict[str, str],
 ) -> None:
     services = _compose_config(**settings)
-    assert set(services) == {"postgres", "server", "agent", "gcs", "mirror"}
+    assert set(services) == {
+        "postgres", "server", "agent", "gcs", "mirror", "dask-scheduler", "dask-worker",
+    }  # fmt: skip
     published = {}
     for name, service in services.items():
         for port in service.get("ports") or []:
@@ -162,7 +165,7 @@ def test_compose_publishes_on_loopback_only_and_only_the_agent_has_the_socket(
         assert service.get("network_mode") in (None, "default"), name
         assert service.get("pid") is None and not service.get("cap_add"), name
         assert str(service.get("user", "")).split(":")[0] not in ("0", "root"), name
-    # Only the UI/API and the emulator, nothing of Postgres, the agent or the mirror.
+    # Only the UI/API and the emulator: nothing of Postgres, the agent, the mirror or Dask.
     expected = {"server": 4200, "gcs": 9023}
     if settings:
         expected = {"server": int(settings["PREFECT_PORT"]), "gcs": int(settings["GCS_PORT"])}
