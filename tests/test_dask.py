@@ -115,7 +115,9 @@ def test_dask_backfill_writes_the_same_lake_as_local(workdir: Path, dask_mirror:
     # Each month's quality table was published by the child flow and by the Dask task,
     # the latter from a task run of the Dask subflow.
     counts = asyncio.run(_quality_artifacts(on_dask.state_details.flow_run_id))
-    assert counts == {f"quality-green-{y}-{m:02d}": (2, 1) for y, m in MONTHS}
+    expected = {f"quality-green-{y}-{m:02d}": (2, 1) for y, m in MONTHS}
+    # (Other tests in the session publish other green months.)
+    assert {k: v for k, v in counts.items() if k in expected} == expected
 
 
 def test_dask_failures_are_reported_per_month_and_the_rest_finish(

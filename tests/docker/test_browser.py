@@ -197,6 +197,8 @@ def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
         "concurrency": 2,
         "lake": None,
         "source_url": None,
+        "runner": None,
+        "dask_address": None,
     }
     assert flow_run.infrastructure_pid  # it ran in a container the agent started
     # And the month landed in the emulator's bucket, loaded by this run's subflow.
