@@ -33,6 +33,7 @@ from taxi_etl.params import (
     ParameterError,
     Runner,
     check_concurrency,
+    explain,
     parse_month_range,
     parse_months,
     validate,
@@ -70,9 +71,7 @@ def _apply_overrides(args: argparse.Namespace) -> None:
     try:
         Settings()  # a bad flag or TAXI_ETL_* value fails here, before any run starts
     except ValidationError as exc:
-        raise ParameterError(
-            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from None
+        raise ParameterError(explain(exc)) from None
 
 
 def _results_table(title: str, results: Sequence[Any]) -> Table:

@@ -313,7 +313,7 @@ async def etl_dask_months(
     cfg = _settings(lake, source_url)
     run_id = str(flow_run.id or "") or None
     progress = _progress.get() or _Progress(len(months), None)
-    parts = [Partition(Colour(colour), *(int(x) for x in ym.split("-"))) for ym in months]
+    parts = [Partition(Colour(colour), y, m) for ym in months for y, m in parse_month_range(ym)]
     futures = [await load_on_worker.submit(p, cfg, force, run_id) for p in parts]
 
     async def one(part: Partition, future: Any) -> MonthResult:

@@ -74,7 +74,8 @@ class RunParams(BaseModel):
         return sorted(v)
 
 
-def _explain(exc: ValidationError) -> str:
+def explain(exc: ValidationError) -> str:
+    """One line naming each bad parameter or setting, for exit status 2."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "parameters"
@@ -89,7 +90,7 @@ def validate(colour: object, year: object, months: object) -> RunParams:
     try:
         return RunParams(colour=colour, year=year, months=months)
     except ValidationError as exc:
-        raise ParameterError(_explain(exc)) from None
+        raise ParameterError(explain(exc)) from None
 
 
 def check_concurrency(value: int) -> int:

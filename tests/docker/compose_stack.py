@@ -230,6 +230,10 @@ class Stack:
     def container_id(self, service: str) -> str:
         return self.compose("ps", "-q", service).stdout.strip()
 
+    def container_ids(self, service: str) -> list[str]:
+        """Every container of a scaled service (`--scale agent=2`, Dask workers)."""
+        return self.compose("ps", "-q", service).stdout.split()
+
     def logs(self, *services: str) -> str:
         result = subprocess.run(
             [*self.compose_cmd, "logs", "--no-color", *services],

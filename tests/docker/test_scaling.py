@@ -82,10 +82,6 @@ def deployed(stack: Stack) -> dict[str, str]:
     return deploy_all(stack, TAXI_ETL_DEPLOY_AUTO_REMOVE="false")
 
 
-def _service_containers(stack: Stack, service: str) -> list[str]:
-    return stack.compose("ps", "-q", service).stdout.split()
-
-
 def _partitions(stack: Stack, prefix: str) -> dict[str, dict[str, Any]]:
     """Per partition under `prefix`: object names, manifest, rows, digest of sorted rows."""
     import pyarrow as pa
@@ -147,7 +143,7 @@ def dask_run(stack: Stack, local_run: Any) -> Any:
 def test_each_run_executes_exactly_once_with_two_agents(
     stack: Stack, deployed: dict[str, str]
 ) -> None:
-    agents = _service_containers(stack, "agent")
+    agents = stack.container_ids("agent")
     assert len(agents) == 2
 
     def trigger(months: range) -> list[str]:
@@ -237,7 +233,7 @@ def _scale_workers(stack: Stack, n: int) -> None:
         "up", "--detach", "--wait", "--no-build", "--no-deps", f"--scale=dask-worker={n}",
         "dask-worker",
     )  # fmt: skip
-    assert len(_service_containers(stack, "dask-worker")) == n
+    assert len(stack.container_ids("dask-worker")) == n
 
 
 def test_two_dask_workers_against_one_on_the_same_backfill(stack: Stack, dask_run: Any) -> None:
@@ -278,7 +274,7 @@ def _busy_worker(stack: Stack) -> subprocess.Popen[str]:
 
 
 def _container_with_ip(stack: Stack, ip: str) -> str:
-    for cid in _service_containers(stack, "dask-worker"):
+    for cid in stack.container_ids("dask-worker"):
         inspect = json.loads(run(["docker", "inspect", cid]).stdout)[0]
         nets = inspect["NetworkSettings"]["Networks"].values()
         if any(n["IPAddress"] == ip for n in nets):
