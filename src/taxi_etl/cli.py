@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from taxi_etl import embedded
 from taxi_etl.compat import silence_prefect2_deprecations
 from taxi_etl.params import (
     Colour,
@@ -45,11 +46,7 @@ out = Console(soft_wrap=True)
 
 def prefect_env() -> None:
     """Defaults for the embedded mode; must run before prefect is imported."""
-    os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
-    # taxi_etl's own loggers also log outside flow runs (convert, the demo mirror).
-    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    embedded.configure()
     silence_prefect2_deprecations()
 
 
@@ -99,11 +96,11 @@ def _run_parent(
     prefect_env()
     from taxi_etl import flows
 
-    return flows.outcome(
-        flows.run_parent(
-            months=months, year=year, colour=colour, force=force, concurrency=concurrency
-        )
+    state = flows.run_parent(
+        months=months, year=year, colour=colour, force=force, concurrency=concurrency
     )
+    embedded.record_full_start()
+    return flows.outcome(state)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -183,6 +180,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             )
         finally:
             flows.progress_listeners.remove(tick)
+    embedded.record_full_start()
     ok, results = flows.outcome(state)
     out.print(
         _results_table(

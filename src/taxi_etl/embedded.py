@@ -1,0 +1,108 @@
+"""The embedded default's Prefect: a project-local home, and a first start paid once.
+
+On every start, Prefect's ephemeral API runs the database migrations and imports every
+installed Prefect collection (prefect-gcp, prefect-dask, prefect-docker) to find out
+whether block types need registering: about 1 s per command on this project's machine,
+for an answer that only changes when those packages or the database change. After a
+full start, :func:`record_full_start` notes the database's migration revision and the
+package versions in the Prefect home; while they still match, :func:`configure` turns
+both steps off. A new Prefect or collection version, a deleted or reset database, or a
+custom database or API URL means a full start again.
+
+No Prefect import here: everything must be set before Prefect reads its settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import MutableMapping
+from contextlib import closing
+from importlib.metadata import entry_points, version
+from pathlib import Path
+from typing import Any
+
+#: What a full start does and a warm one skips (Prefect's own setting names).
+SKIPPED_ON_WARM_START = (
+    "PREFECT_API_DATABASE_MIGRATE_ON_START",
+    "PREFECT_API_BLOCKS_REGISTER_ON_START",
+    "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION",
+)
+MARKER = "taxi_etl-full-start.json"
+
+_full_start = False  # this process starts the API in full (so may record it)
+
+
+def configure(env: MutableMapping[str, str] | None = None) -> bool:
+    """Embedded-mode defaults; True if this start can skip migrations and registration."""
+    global _full_start
+    env = os.environ if env is None else env
+    env.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
+    # taxi_etl's own loggers also log outside flow runs (convert, the demo mirror).
+    env.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    db = _embedded_database(env)
+    if db is None or any(name in env for name in SKIPPED_ON_WARM_START):
+        _full_start = False  # another API, or the user chose these settings
+        return False
+    if _read_marker(db) == _state(db) and _state(db)["revision"]:
+        env.update(dict.fromkeys(SKIPPED_ON_WARM_START, "false"))
+        _full_start = False
+        return True
+    _full_start = True
+    return False
+
+
+def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
+    """After a flow ran on a full start: the database is migrated and has its blocks."""
+    env = os.environ if env is None else env
+    db = _embedded_database(env)
+    if not _full_start or db is None:
+        return
+    state = _state(db)
+    if state["revision"]:
+        tmp = db.parent / f".{MARKER}.tmp"
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        tmp.replace(db.parent / MARKER)
+
+
+def _embedded_database(env: MutableMapping[str, str]) -> Path | None:
+    """The ephemeral API's SQLite file, unless a server or another database is used."""
+    if env.get("PREFECT_API_URL") or env.get("PREFECT_API_DATABASE_CONNECTION_URL"):
+        return None
+    return Path(env["PREFECT_HOME"]) / "prefect.db"
+
+
+def _state(db: Path) -> dict[str, Any]:
+    return {"revision": _revision(db), "versions": _versions()}
+
+
+def _versions() -> dict[str, str]:
+    """Prefect's and every installed collection's version (what registration depends on)."""
+    found = {"prefect": version("prefect")}
+    for ep in entry_points(group="prefect.collections"):
+        if ep.dist is not None:
+            found[ep.dist.name] = ep.dist.version
+    return found
+
+
+def _revision(db: Path) -> str | None:
+    """The database's migration revision, if it exists and has its block types."""
+    if not db.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)) as con:
+            row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+            (types,) = con.execute("SELECT count(*) FROM block_type").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row and types else None
+
+
+def _read_marker(db: Path) -> Any:
+    try:
+        return json.loads((db.parent / MARKER).read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,119 @@
+"""The embedded default's Prefect home: the slow part of the first start is paid once."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from taxi_etl import embedded
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in embedded.SKIPPED_ON_WARM_START}
+    env["PREFECT_HOME"] = str(home)
+    return env
+
+
+def _run(home: Path, workdir: Path, mirror_url: str, month: str) -> str:
+    args = ["run", "--colour", "green", "--year", "2020", "--months", month]
+    args += ["--source-url", mirror_url, "--lake", str(workdir / "lake")]
+    args += ["--cache", str(workdir / "cache")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "taxi_etl", *args],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=_env(home),
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _warm(home: Path) -> bool:
+    """What a new command on this home would decide, in a process of its own."""
+    code = "from taxi_etl import embedded; print(embedded.configure())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(home), check=True
+    )
+    return {"True": True, "False": False}[proc.stdout.strip()]
+
+
+def test_first_start_is_paid_once_per_home(tmp_path: Path, mirror_url: str) -> None:
+    home = tmp_path / "prefect-home"
+    marker = home / embedded.MARKER
+    assert not _warm(home)
+
+    assert "loaded" in _run(home, tmp_path, mirror_url, "1")  # a full start
+    saved = json.loads(marker.read_text())
+    assert saved["revision"]
+    assert saved["versions"]["prefect"].startswith("2.20.")
+    assert {"prefect-gcp", "prefect-docker", "prefect-dask"} <= set(saved["versions"])
+    assert _warm(home)
+
+    # A warm start still runs flows, against the database the full start migrated.
+    assert "loaded" in _run(home, tmp_path, mirror_url, "2")
+    assert json.loads(marker.read_text()) == saved
+
+    # A deleted database means a full start again, which records itself again.
+    for db in home.glob("prefect.db*"):
+        db.unlink()
+    assert not _warm(home)
+    assert _run(home, tmp_path, mirror_url, "1-2").count("skipped") == 2
+    assert _warm(home)
+
+    # Another Prefect or collection version: a full start (migrations, block types).
+    marker.write_text(json.dumps({**saved, "versions": {**saved["versions"], "prefect": "0"}}))
+    assert not _warm(home)
+
+
+def _fake_home(home: Path) -> None:
+    """A home whose database looks migrated and registered, with a matching marker."""
+    home.mkdir()
+    db = home / "prefect.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        con.execute("INSERT INTO alembic_version VALUES ('abc123')")
+        con.execute("CREATE TABLE block_type (id TEXT)")
+        con.execute("INSERT INTO block_type VALUES ('x')")
+    con.close()
+    (home / embedded.MARKER).write_text(json.dumps(embedded._state(db)))
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("PREFECT_API_URL", "http://127.0.0.1:4200/api"),  # a server, not the embedded API
+        ("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://db/prefect"),
+        ("PREFECT_API_DATABASE_MIGRATE_ON_START", "true"),  # the user's choice wins
+    ],
+)
+def test_warm_start_only_for_the_embedded_database(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    _fake_home(tmp_path / "home")
+    base = {"PREFECT_HOME": str(tmp_path / "home")}
+    env = dict(base)
+    assert embedded.configure(env)
+    assert all(env[name] == "false" for name in embedded.SKIPPED_ON_WARM_START)
+
+    env = {**base, setting: value}
+    assert not embedded.configure(env)
+    assert env[setting] == value
+    assert not any(env.get(n) == "false" for n in embedded.SKIPPED_ON_WARM_START)
+
+
+def test_no_warm_start_without_block_types(tmp_path: Path) -> None:
+    """A reset database keeps its revision but loses its block types."""
+    _fake_home(tmp_path / "home")
+    with sqlite3.connect(tmp_path / "home" / "prefect.db") as con:
+        con.execute("DELETE FROM block_type")
+    con.close()
+    assert not embedded.configure({"PREFECT_HOME": str(tmp_path / "home")})
