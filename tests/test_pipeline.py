@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
-from taxi_etl import pipeline, quality
+from taxi_etl import pipeline, quality, transform
 from taxi_etl.lake import Partition, open_lake
 from taxi_etl.params import Colour
 from taxi_etl.settings import Settings
@@ -35,3 +39,40 @@ def test_failed_check_publishes_nothing(
         pipeline.load_month(PART, Settings(source_url=mirror_url))
     assert not (workdir / "lake").exists()
     assert not any((workdir / "cache" / "staging").iterdir())
+
+
+def test_transforms_wait_for_a_slot(
+    workdir: Path, mirror_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Months in flight may outnumber transform slots; no more than the slots transform
+    at once, and every slot is used."""
+    cfg = Settings(source_url=mirror_url, transform_slots=2)
+    parts = [Partition(Colour.yellow, 2021, m) for m in (1, 2, 3)] + [PART]
+    downloads = [pipeline.fetch(p, cfg) for p in parts]
+    inside, peak, changed = 0, 0, threading.Condition()
+    real = transform.convert
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, peak
+        with changed:
+            inside += 1
+            peak = max(peak, inside)
+            changed.notify_all()
+            changed.wait_for(lambda: inside >= 2, timeout=5)  # slot-holders overlap
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with changed:
+                inside -= 1
+
+    monkeypatch.setattr(transform, "convert", counting)
+    with ThreadPoolExecutor(len(parts)) as pool:
+        jobs = [
+            pool.submit(pipeline.transform_month, p, d, cfg)
+            for p, d in zip(parts, downloads, strict=True)
+        ]
+        done = [job.result() for job in jobs]
+    assert peak == 2
+    assert [t.stats.rows for t in done] == [
+        pq.ParquetFile(t.parquet).metadata.num_rows for t in done
+    ]

@@ -8,6 +8,8 @@ results (a manifest's worth) travel back.
 
 from __future__ import annotations
 
+import functools
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,11 +70,20 @@ def current(lake: Lake, part: Partition, download: source.Download, force: bool)
     return None if force else lake.current(part, download.sha256)
 
 
+@functools.cache
+def _transform_slots(n: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(n)
+
+
 def transform_month(part: Partition, download: source.Download, cfg: Settings) -> Transformed:
+    """Waits for a transform slot: months in flight (downloads, uploads) may outnumber
+    the transforms the cores can run, so one month's download overlaps another's
+    transform instead of every month doing the same step at the same time."""
     staging = cfg.cache / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     out = staging / f"{part.key.replace('/', '_')}-{uuid.uuid4().hex}.parquet"
-    stats = transform.convert(download.path, out, part.colour, year=part.year, month=part.month)
+    with _transform_slots(cfg.transform_slots or transform.CONCURRENT):
+        stats = transform.convert(download.path, out, part.colour, year=part.year, month=part.month)
     return Transformed(out, stats)
 
 

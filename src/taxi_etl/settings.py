@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         gt=0,
         description="per GCS request; the library's 60 s default is too short for large months",
     )
+    transform_slots: int | None = Field(
+        None,
+        ge=1,
+        description="transforms at once in one process; unset: as many as fill the cores "
+        "(one on 2 cores: a transform's parse threads already use them all)",
+    )
     runner: Runner | None = Field(
         None, description="local or dask; unset: dask when dask_address is set, else local"
     )

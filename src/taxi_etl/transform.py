@@ -61,6 +61,9 @@ PARSE_BLOCK = 1 << 20  # bytes of CSV per parse job: small, so little is in flig
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3  # level 1 is ~7% larger, levels above 3 are slower and no smaller
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
+#: Transforms that fill this machine's cores: more at once only share the same cores,
+#: in lock-step with each other, and multiply the memory bound.
+CONCURRENT = max(1, (os.cpu_count() or 1) // _WORKERS)
 _MAX_PENDING = 4 * _WORKERS  # blocks queued or in parsing: keeps workers busy during writes
 _NAME = re.compile(r"(yellow|green|fhv)_tripdata_(\d{4})-(\d{2})")
 
