@@ -72,7 +72,6 @@ async def _prepare_result_storage() -> None:
     result_storage=RESULT_STORAGE,
     cache_key_fn=task_input_hash,
     cache_expiration=timedelta(days=1),
-    task_run_name="fetch-{part.colour}-{part.year}-{part.month:02d}",
 )
 async def fetch(part: Partition, cfg: Settings) -> source.Download:
     get_run_logger().info(
@@ -81,7 +80,7 @@ async def fetch(part: Partition, cfg: Settings) -> source.Download:
     return await asyncio.to_thread(pipeline.fetch, part, cfg)
 
 
-@task(name="transform", task_run_name="transform-{part.colour}-{part.year}-{part.month:02d}")
+@task(name="transform")
 async def transform_month(
     part: Partition, download: source.Download, cfg: Settings
 ) -> pipeline.Transformed:
@@ -96,7 +95,7 @@ async def transform_month(
     return t
 
 
-@task(name="quality", task_run_name="quality-{part.colour}-{part.year}-{part.month:02d}")
+@task(name="quality")
 async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.CheckResult]:
     results = await asyncio.to_thread(pipeline.check, part, t)
     await quality.publish_artifact(part, results, t.stats)
@@ -104,7 +103,7 @@ async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.
     return results
 
 
-@task(name="write", task_run_name="write-{part.colour}-{part.year}-{part.month:02d}")
+@task(name="write")
 async def write_month(
     lake: Lake,
     part: Partition,

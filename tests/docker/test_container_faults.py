@@ -72,6 +72,7 @@ def _running_transform(api_url: str, parent_id: str) -> Any:
     """The month's transform task run of `parent_id`'s child, if it is Running now."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
+        FlowRunFilterName,
         FlowRunFilterParentFlowRunId,
         TaskRunFilter,
         TaskRunFilterName,
@@ -85,10 +86,13 @@ def _running_transform(api_url: str, parent_id: str) -> Any:
             return list(
                 await c.read_task_runs(
                     flow_run_filter=FlowRunFilter(
-                        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(parent_id)])
+                        parent_flow_run_id=FlowRunFilterParentFlowRunId(
+                            any_=[uuid.UUID(parent_id)]
+                        ),
+                        name=FlowRunFilterName(any_=["yellow-2019-03"]),
                     ),
                     task_run_filter=TaskRunFilter(
-                        name=TaskRunFilterName(any_=["transform-yellow-2019-03"]),
+                        name=TaskRunFilterName(like_="transform-"),
                         state=TaskRunFilterState(
                             type=TaskRunFilterStateType(any_=[StateType.RUNNING])
                         ),
