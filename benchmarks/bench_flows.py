@@ -49,12 +49,48 @@ def _timed(fn: Any, **kwargs: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
+def bare_flows(tasks: int) -> Any:
+    """Prefect's own floor: a parent of child flows that chain `tasks` no-op tasks, the
+    shape of etl_web_to_gcs (4) or of the issue's reference (1), run like ours."""
+    import asyncio
+
+    from prefect import flow, task
+
+    @task(name="step")
+    async def step(x: int) -> int:
+        return x
+
+    @flow(name=f"bare_child_{tasks}", flow_run_name="m-{month}")
+    async def child(month: int) -> int:
+        x = month
+        for _ in range(tasks):
+            x = await step(x)
+        return x
+
+    @flow(name=f"bare_parent_{tasks}")
+    async def parent(months: list[int], concurrency: int) -> list[int]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(m: int) -> int:
+            async with gate:
+                return await child(m)
+
+        return list(await asyncio.gather(*(one(m) for m in months)))
+
+    return parent
+
+
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs inside the fresh process: every timing that needs Prefect's state."""
+    import asyncio
+
+    from taxi_etl import embedded
+
+    out: dict[str, Any] = {"warm_start": embedded.configure()}  # as the CLI does
     t0 = time.perf_counter()
     from taxi_etl import flows  # imports prefect
 
-    import_s = time.perf_counter() - t0
+    out["import_s"] = time.perf_counter() - t0
     work = Path(spec["work"])
     url, reps = spec["url"], spec["reps"]
     counter = iter(range(1_000_000))
@@ -75,20 +111,23 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError(f"parent run ended {state.type}: {state.message}")
         return wall
 
-    out: dict[str, Any] = {"import_s": import_s}
     out["first_run_s"] = parent([1], 1)
+    embedded.record_full_start()  # as the CLI does after a run
     if spec.get("only_first"):
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return out
     out["warm_run_s"] = [parent([1], 1) for _ in range(reps)]
-    out["direct_12_s"] = []
-    out["c1_12_s"] = []
-    out["c2_12_s"] = []
+    bare = {n: bare_flows(n) for n in (1, 4)}
+    for key in ("direct_12_s", "c1_12_s", "c2_12_s", "bare1_12_s", "bare4_12_s"):
+        out[key] = []
     for rep in range(reps):
         order = (1, 2) if rep % 2 == 0 else (2, 1)
         for concurrency in order:
             out[f"c{concurrency}_12_s"].append(parent(MONTHS, concurrency))
         out["direct_12_s"].append(direct(work / f"direct-{rep}", url))
+        for n, bare_parent in bare.items():
+            wall, _ = _timed(asyncio.run, main=bare_parent(MONTHS, 1))
+            out[f"bare{n}_12_s"].append(wall)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -139,21 +178,26 @@ def summarise(fresh: dict[str, Any], again: dict[str, Any], rows: int) -> dict[s
     med = statistics.median
     warm = med(fresh["warm_run_s"])
     c1, c2, d12 = med(fresh["c1_12_s"]), med(fresh["c2_12_s"]), med(fresh["direct_12_s"])
+    months = len(MONTHS)
     return {
         "rows_per_month": rows,
         "import_flows_s": fresh["import_s"],
         "first_start_fresh_home_s": fresh["first_run_s"] - warm,
         "first_start_existing_home_s": again["first_run_s"] - warm,
+        "existing_home_warm_start": again["warm_start"],
+        "bare_prefect_child_1_task_s": med(fresh["bare1_12_s"]) / months,
+        "bare_prefect_child_4_tasks_s": med(fresh["bare4_12_s"]) / months,
         "one_month_parent_warm_s": warm,
         "parent_12_concurrency_1_s": c1,
         "parent_12_concurrency_2_s": c2,
         "direct_12_s": d12,
-        "per_child_overhead_s": (c1 - d12) / len(MONTHS),
-        "per_child_wall_s": c1 / len(MONTHS),
+        "per_child_overhead_s": (c1 - d12) / months,
+        "per_child_wall_s": c1 / months,
         "concurrency_speedup": c1 / c2,
         "peak_rss_mb": fresh["peak_rss_mb"],
         "spread": {
-            k: [min(fresh[k]), max(fresh[k])] for k in ("c1_12_s", "c2_12_s", "direct_12_s")
+            k: [min(fresh[k]), max(fresh[k])]
+            for k in ("c1_12_s", "c2_12_s", "direct_12_s", "bare1_12_s", "bare4_12_s")
         },
     }
 
@@ -206,18 +250,21 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     s = summary
+    start = "warm" if s["existing_home_warm_start"] else "full"
     print(
         f"""
 | measure | value |
 |---|---|
 | import taxi_etl.flows (prefect) | {s["import_flows_s"]:.2f} s |
 | first start, fresh PREFECT_HOME | {s["first_start_fresh_home_s"]:.2f} s |
-| first start, existing PREFECT_HOME | {s["first_start_existing_home_s"]:.2f} s |
+| first start, existing PREFECT_HOME ({start}) | {s["first_start_existing_home_s"]:.2f} s |
 | one-month parent run, warm | {s["one_month_parent_warm_s"]:.2f} s |
 | 12 months, concurrency 1 | {s["parent_12_concurrency_1_s"]:.2f} s |
 | 12 months, concurrency 2 | {s["parent_12_concurrency_2_s"]:.2f} s |
 | 12 months, no Prefect (pipeline.load_month) | {s["direct_12_s"]:.2f} s |
 | **per-child overhead** | **{s["per_child_overhead_s"]:.3f} s** |
+| bare Prefect child, 4 chained no-op tasks | {s["bare_prefect_child_4_tasks_s"]:.3f} s |
+| bare Prefect child, 1 no-op task | {s["bare_prefect_child_1_task_s"]:.3f} s |
 | **concurrency 2 vs 1 speed-up** | **{s["concurrency_speedup"]:.2f}x** |
 | worker peak RSS | {s["peak_rss_mb"]:.0f} MB |
 
