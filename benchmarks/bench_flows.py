@@ -11,7 +11,13 @@ ephemeral API in-process, as ``taxi-etl run`` does by default), then measures:
   shows what it costs when the database already exists;
 * **per child**: a 12-month parent run at concurrency 1 minus the same 12 months
   loaded by ``pipeline.load_month`` without Prefect, divided by 12;
-* **concurrency**: the 12-month run at concurrency 1 over the same at concurrency 2.
+* **concurrency**: the 12-month run at concurrency 1 over the same at concurrency 2;
+* **Prefect's floor**: parents of 12 bare children (one no-op task; four chained, the
+  shape of ``etl_web_to_gcs``), in the same process, so the overhead can be read against
+  what Prefect itself costs on this machine at this moment.
+
+The worker configures Prefect as the CLI does (:func:`taxi_etl.embedded.configure`), so
+the second process on the same home shows the warm start.
 
 Every run gets its own download cache and lake, so no run reuses another's work, and
 the two concurrency settings alternate. Results go to stdout and to a JSON file.
