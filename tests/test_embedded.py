@@ -110,6 +110,15 @@ def test_warm_start_only_for_the_embedded_database(
     assert not any(env.get(n) == "false" for n in embedded.SKIPPED_ON_WARM_START)
 
 
+def test_no_warm_start_when_a_profile_chooses_the_api(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _fake_home(home)
+    (home / "profiles.toml").write_text(
+        'active = "local"\n[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n'
+    )
+    assert not embedded.configure({"PREFECT_HOME": str(home)})
+
+
 def test_no_warm_start_without_block_types(tmp_path: Path) -> None:
     """A reset database keeps its revision but loses its block types."""
     _fake_home(tmp_path / "home")

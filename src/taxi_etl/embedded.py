@@ -47,7 +47,8 @@ def configure(env: MutableMapping[str, str] | None = None) -> bool:
     if db is None or any(name in env for name in SKIPPED_ON_WARM_START):
         _full_start = False  # another API, or the user chose these settings
         return False
-    if _read_marker(db) == _state(db) and _state(db)["revision"]:
+    state = _state(db)
+    if state["revision"] and _read_marker(db) == state:
         env.update(dict.fromkeys(SKIPPED_ON_WARM_START, "false"))
         _full_start = False
         return True
@@ -69,10 +70,20 @@ def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
 
 
 def _embedded_database(env: MutableMapping[str, str]) -> Path | None:
-    """The ephemeral API's SQLite file, unless a server or another database is used."""
-    if env.get("PREFECT_API_URL") or env.get("PREFECT_API_DATABASE_CONNECTION_URL"):
+    """The ephemeral API's SQLite file, unless a server or another database is used,
+    by environment or by a Prefect profile (then no warm start: we cannot vouch for it)."""
+    chosen = ("PREFECT_API_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
+    if any(env.get(name) for name in chosen):
         return None
-    return Path(env["PREFECT_HOME"]) / "prefect.db"
+    home = Path(env["PREFECT_HOME"])
+    profiles = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    try:
+        text = profiles.read_text()
+    except OSError:
+        text = ""
+    if any(name in text for name in chosen):
+        return None
+    return home / "prefect.db"
 
 
 def _state(db: Path) -> dict[str, Any]:
