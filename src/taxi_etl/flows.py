@@ -2,8 +2,9 @@
 
 No business logic lives here. Tasks are async and push their work to a thread, so a
 parent can run several months at once on one event loop while downloads wait on the
-network and Arrow's C++ code runs without the GIL. (Prefect's own per-task work stays
-on the GIL; benchmarks/README.md measures what concurrency buys.)
+network and Arrow's C++ code runs without the GIL. Transforms take turns for the cores
+(pipeline.transform_month), so one month downloads while another transforms. (Prefect's
+own per-task work stays on the GIL; benchmarks/README.md measures what concurrency buys.)
 """
 
 from __future__ import annotations
