@@ -60,10 +60,38 @@ BLOCK_SIZE = 16 << 20  # bytes of CSV per row group (~175k yellow rows); bounds 
 PARSE_BLOCK = 1 << 20  # bytes of CSV per parse job: small, so little is in flight
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3  # level 1 is ~7% larger, levels above 3 are slower and no smaller
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def cpu_quota(quota: str, period: str) -> int | None:
+    """Whole CPUs a cgroup CPU quota grants (v2 "max" and v1 "-1" mean no quota)."""
+    if quota.strip() in ("max", "-1"):
+        return None
+    return max(1, -(-int(quota) // int(period)))
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity, and a container's CPU quota, which
+    ``os.cpu_count()`` ignores (a `--cpus 1` container on a 16-core host sees 16)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota = None
+    try:
+        if (cgroup / "cpu.max").exists():  # cgroup v2: "QUOTA PERIOD"
+            quota = cpu_quota(*(cgroup / "cpu.max").read_text().split()[:2])
+        elif (cgroup / "cpu" / "cpu.cfs_quota_us").exists():  # cgroup v1
+            v1 = cgroup / "cpu"
+            quota = cpu_quota(
+                (v1 / "cpu.cfs_quota_us").read_text(), (v1 / "cpu.cfs_period_us").read_text()
+            )
+    except (OSError, ValueError, TypeError):
+        quota = None
+    return max(1, min(cpus or 1, quota or cpus or 1))
+
+
+_CPUS = available_cpus()
+_WORKERS = min(4, _CPUS)
 #: Transforms that fill this machine's cores: more at once only share the same cores,
 #: in lock-step with each other, and multiply the memory bound.
-CONCURRENT = max(1, (os.cpu_count() or 1) // _WORKERS)
+CONCURRENT = max(1, _CPUS // _WORKERS)
 _MAX_PENDING = 4 * _WORKERS  # blocks queued or in parsing: keeps workers busy during writes
 _NAME = re.compile(r"(yellow|green|fhv)_tripdata_(\d{4})-(\d{2})")
 

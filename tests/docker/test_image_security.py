@@ -17,6 +17,7 @@ No stack is brought up: this needs only the built images.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -76,6 +77,16 @@ def test_code_and_venv_are_read_only_for_the_runtime_user() -> None:
     uid, *writable = json.loads(out)
     assert uid == 10001
     assert writable == [False, False, False, False]
+
+
+def test_a_cpu_limited_container_sizes_its_transform_to_the_quota() -> None:
+    """`docker run --cpus 1` on a bigger host: one parse thread, one transform at once
+    (os.cpu_count() would say the host's count)."""
+    probe = "from taxi_etl import transform as t; print(t._WORKERS, t.CONCURRENT, t._CPUS)"
+    limited = ["docker", "run", "--rm", "--cpus", "1", "--entrypoint", "python", IMAGE]
+    assert run([*limited, "-c", probe]).stdout.split() == ["1", "1", "1"]
+    free = run(["docker", "run", "--rm", "--entrypoint", "python", IMAGE, "-c", probe])
+    assert free.stdout.split()[2] == str(len(os.sched_getaffinity(0)))
 
 
 @pytest.mark.parametrize("image", IMAGES)
