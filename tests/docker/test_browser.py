@@ -28,12 +28,10 @@ from compose_stack import (
     REPO,
     Stack,
     child_runs,
-    deploy_all,
     read_partition,
     read_run,
-    running_stack,
 )
-from compose_support import REQUIRE_DOCKER, require_docker
+from compose_support import REQUIRE_DOCKER
 
 PROJECT = "taxi-etl-ui"
 CHROMIUM = os.environ.get("TAXI_ETL_CHROMIUM", "/usr/bin/chromium")
@@ -74,20 +72,8 @@ def require_browser() -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _docker_and_browser_are_usable() -> None:
-    require_docker()
+def _browser_is_usable() -> None:
     require_browser()
-
-
-@pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    with running_stack(request, PROJECT) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def deployed(stack: Stack) -> dict[str, str]:
-    return deploy_all(stack)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,11 +39,9 @@ from compose_stack import (
     deploy_all,
     read_partition,
     run,
-    running_stack,
     start_run,
     wait_for_final_state,
 )
-from compose_support import require_docker
 
 PROJECT = "taxi-etl-e2e"
 
@@ -53,23 +50,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _docker_is_usable() -> None:
-    require_docker()
-
-
-@pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    with running_stack(request, PROJECT) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def deployed(stack: Stack) -> dict[str, str]:
-    """deploy.py's deployment ids by `flow/name`, as printed by the first run."""
-    return deploy_all(stack)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import json
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,13 @@ from compose_stack import (
     bucket_client,
     child_runs,
     client,
-    deploy_all,
     object_names,
     read_partition,
     read_run,
     run,
-    running_stack,
     start_run,
     wait_for_final_state,
 )
-from compose_support import require_docker
 
 PROJECT = "taxi-etl-faults"
 BIG_ROWS = 1_000_000
@@ -48,24 +44,9 @@ KEY = "colour=yellow/year=2019/month=03"
 BIG_PARAMS = ("colour=yellow", "year=2019", "months=[3]")
 KILL_WINDOW = 120.0  # seconds to reach the transform before the test gives up
 
+STACK = {"mirror_extra": "{}:{}:{}:{}".format(*BIG, BIG_ROWS)}
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _docker_is_usable() -> None:
-    require_docker()
-
-
-@pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    colour, year, month = BIG
-    with running_stack(request, PROJECT, mirror_extra=f"{colour}:{year}:{month}:{BIG_ROWS}") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def deployed(stack: Stack) -> dict[str, str]:
-    return deploy_all(stack)
 
 
 def _running_transform(api_url: str, parent_id: str) -> Any:

@@ -33,11 +33,9 @@ from compose_stack import (
     await_,
     client,
     run,
-    running_stack,
     start_run,
     wait_for_final_state,
 )
-from compose_support import require_docker
 
 PROJECT = "taxi-etl-notify"
 #: The secret part of the webhook URL; unique per session so no old log can match.
@@ -90,17 +88,6 @@ class Receiver:
 def _body(post: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(post["body"])
     return body
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _docker_is_usable() -> None:
-    require_docker()
-
-
-@pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    with running_stack(request, PROJECT) as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

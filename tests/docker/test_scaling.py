@@ -25,7 +25,6 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,11 @@ from compose_stack import (
     bucket_client,
     child_runs,
     client,
-    deploy_all,
     read_run,
     run,
-    running_stack,
     start_run,
     wait_for_final_state,
 )
-from compose_support import require_docker
 from lake_digest import table_digest
 
 PROJECT = "taxi-etl-scale"
@@ -54,32 +50,16 @@ MONTHS = "2019-01..2019-06"
 SCHEDULER = "tcp://dask-scheduler:8786"
 RUNS = 4
 
+STACK = {
+    "mirror_extra": f"yellow:2019:1-6:{ROWS} green:2019:5:{BIG_ROWS}",
+    "profiles": ("offline", "dask"),
+    "scale": {"agent": 2},
+}
+# Flow-run containers are kept after they exit, so they can be counted per run
+# (`docker events` keeps too few events to go back that far); down() removes them.
+DEPLOY_ENV = {"TAXI_ETL_DEPLOY_AUTO_REMOVE": "false"}
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _docker_is_usable() -> None:
-    require_docker()
-
-
-@pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    extra = f"yellow:2019:1-6:{ROWS} green:2019:5:{BIG_ROWS}"
-    with running_stack(
-        request,
-        PROJECT,
-        mirror_extra=extra,
-        profiles=("offline", "dask"),
-        scale={"agent": 2},
-    ) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def deployed(stack: Stack) -> dict[str, str]:
-    # Flow-run containers are kept after they exit, so they can be counted per run
-    # (`docker events` keeps too few events to go back that far); down() removes them.
-    return deploy_all(stack, TAXI_ETL_DEPLOY_AUTO_REMOVE="false")
 
 
 def _partitions(stack: Stack, prefix: str) -> dict[str, dict[str, Any]]:
