@@ -7,8 +7,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
+from lake_digest import table_digest
 from samples import MIRROR_MONTHS
 
 from taxi_etl import flows, mirror, sample
@@ -46,6 +50,21 @@ def test_parent_flow_loads_one_typed_dataset_per_colour(
     assert schemas.pop().equals(for_colour(colour).arrow, check_metadata=True)
     assert dataset.count_rows() == rows * len(months)
     assert sorted(dataset.to_table(columns=["month"])["month"].unique().to_pylist()) == months
+
+    # DuckDB, as a warehouse user reads it: one table over every month, timestamps as
+    # TIMESTAMP, and every value the same as pyarrow reads (sorted-row digest).
+    rel = duckdb.connect().sql(
+        f"SELECT * FROM read_parquet('{root}/*/*/{DATA_FILE}', hive_partitioning = true)"
+    )
+    canonical = for_colour(colour).arrow
+    types = dict(zip(rel.columns, map(str, rel.types), strict=True))
+    for field in canonical:
+        if pa.types.is_timestamp(field.type):
+            assert types[field.name] == "TIMESTAMP", field.name
+    theirs = rel.arrow().read_all().select(canonical.names).cast(canonical)
+    ours = pa.concat_tables(pq.read_table(p) for p in sorted(root.rglob(DATA_FILE)))
+    assert theirs.num_rows == rows * len(months)
+    assert table_digest(theirs) == table_digest(ours)
     for month in months:
         part = Partition(Colour(colour), year, month)
         m = Manifest.model_validate_json((workdir / "lake" / part.key / MANIFEST_FILE).read_bytes())
