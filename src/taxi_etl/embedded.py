@@ -63,10 +63,16 @@ def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
     if not _full_start or db is None:
         return
     state = _state(db)
-    if state["revision"]:
-        tmp = db.parent / f".{MARKER}.tmp"
+    if not state["revision"]:
+        return
+    # Two commands may finish at once: each writes its own temp file. A marker that
+    # cannot be written only costs the next command a full start, never this one's result.
+    tmp = db.parent / f".{MARKER}.{os.getpid()}.tmp"
+    try:
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
         tmp.replace(db.parent / MARKER)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def _embedded_database(env: MutableMapping[str, str]) -> Path | None:
