@@ -31,12 +31,9 @@ SKIPPED_ON_WARM_START = (
 )
 MARKER = "taxi_etl-full-start.json"
 
-_full_start = False  # this process starts the API in full (so may record it)
-
 
 def configure(env: MutableMapping[str, str] | None = None) -> bool:
     """Embedded-mode defaults; True if this start can skip migrations and registration."""
-    global _full_start
     env = os.environ if env is None else env
     env.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -44,15 +41,12 @@ def configure(env: MutableMapping[str, str] | None = None) -> bool:
     # taxi_etl's own loggers also log outside flow runs (convert, the demo mirror).
     env.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     db = _embedded_database(env)
-    if db is None or any(name in env for name in SKIPPED_ON_WARM_START):
-        _full_start = False  # another API, or the user chose these settings
-        return False
+    if db is None or not _full_start(env):
+        return False  # another API, or the user chose these settings
     state = _state(db)
     if state["revision"] and _read_marker(db) == state:
         env.update(dict.fromkeys(SKIPPED_ON_WARM_START, "false"))
-        _full_start = False
         return True
-    _full_start = True
     return False
 
 
@@ -60,7 +54,7 @@ def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
     """After a flow ran on a full start: the database is migrated and has its blocks."""
     env = os.environ if env is None else env
     db = _embedded_database(env)
-    if not _full_start or db is None:
+    if db is None or not _full_start(env):
         return
     state = _state(db)
     if not state["revision"]:
@@ -73,6 +67,11 @@ def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
         tmp.replace(db.parent / MARKER)
     except OSError:
         tmp.unlink(missing_ok=True)
+
+
+def _full_start(env: MutableMapping[str, str]) -> bool:
+    """Prefect starts in full: neither a warm start nor the user turned a step off."""
+    return not any(name in env for name in SKIPPED_ON_WARM_START)
 
 
 def _embedded_database(env: MutableMapping[str, str]) -> Path | None:

@@ -72,7 +72,8 @@ def cpu_quota(quota: str, period: str) -> int | None:
 def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """The CPUs this process may use: its affinity, and a container's CPU quota, which
     ``os.cpu_count()`` ignores (a `--cpus 1` container on a 16-core host sees 16)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    affinity = hasattr(os, "sched_getaffinity")
+    cpus = (len(os.sched_getaffinity(0)) if affinity else os.cpu_count()) or 1
     quota = None
     try:
         if (cgroup / "cpu.max").exists():  # cgroup v2: "QUOTA PERIOD"
@@ -84,7 +85,7 @@ def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
             )
     except (OSError, ValueError, TypeError):
         quota = None
-    return max(1, min(cpus or 1, quota or cpus or 1))
+    return min(cpus, quota) if quota else cpus
 
 
 _CPUS = available_cpus()
