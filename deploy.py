@@ -6,7 +6,8 @@
     python deploy.py --dry-run       # print the plan only
     python deploy.py --only backfill
 
-A thin entry point: the parameter sets and settings live in src/taxi_etl/deployments.py.
+A thin entry point: the parameter sets live in src/taxi_etl/deployments/catalogue.py and the
+settings in src/taxi_etl/deployments/settings.py.
 Needs the package installed (`pip install -e .`).
 """
 

@@ -1,9 +1,10 @@
 """Benchmark: a backfill on 2 Dask workers against 1, and against the in-process runner.
 
 Six yellow months (500,000 rows each by default) are generated once by
-:mod:`taxi_etl.sample` and served by the local HTTP mirror (:func:`taxi_etl.mirror.serve`,
-loopback only, ``--mbps`` caps each download). Each configuration then backfills all of
-them into a fresh lake with a fresh download cache, in a fresh process:
+:mod:`taxi_etl.devtools.sample` and served by the local HTTP mirror
+(:func:`taxi_etl.devtools.mirror.serve`, loopback only, ``--mbps`` caps each download).
+Each configuration then backfills all of them into a fresh lake with a fresh download
+cache, in a fresh process:
 
 * ``local-1``, ``local-2``: child flows in the flow's process (runner local), at
   concurrency 1 and 2;
@@ -87,7 +88,7 @@ MB = 1024 * 1024
 
 
 def _generate(spec: dict[str, Any]) -> dict[str, Any]:
-    from taxi_etl import sample
+    from taxi_etl.devtools import sample
 
     months = range(1, spec["months"] + 1)
     wall, _ = _timed(
@@ -103,9 +104,9 @@ def _generate(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _backfill(spec: dict[str, Any]) -> dict[str, Any]:
-    from taxi_etl.cli import prefect_env
+    from taxi_etl.cli import running
 
-    prefect_env()  # what `taxi-etl backfill` sets before importing prefect
+    running.prefect_env()  # what `taxi-etl backfill` sets before importing prefect
     t0 = time.perf_counter()
     from prefect import flow
 
@@ -116,9 +117,9 @@ def _backfill(spec: dict[str, Any]) -> dict[str, Any]:
     async def bench_warm_up() -> None:
         """Starts the embedded API in this process, before the timed backfill."""
 
-    warm_s, _ = _timed(flows.run_flow, which=flow(name="bench_warm_up")(bench_warm_up))
+    warm_s, _ = _timed(running.run_flow, which=flow(name="bench_warm_up")(bench_warm_up))
     wall, state = _timed(
-        flows.run_flow,
+        running.run_flow,
         which=flows.etl_backfill_flow,
         months=spec["range"],
         colour=COLOUR,
@@ -127,7 +128,7 @@ def _backfill(spec: dict[str, Any]) -> dict[str, Any]:
         source_url=spec["url"],
         runner=spec["runner"],
     )
-    completed, results = flows.outcome(state)
+    completed, results = running.outcome(state)
     return {
         "import_s": import_s,
         "warm_up_s": warm_s,
@@ -142,8 +143,7 @@ def _backfill(spec: dict[str, Any]) -> dict[str, Any]:
 def _floor(spec: dict[str, Any]) -> dict[str, Any]:
     """The same months through the plain function a Dask task runs, without Prefect."""
     from taxi_etl import pipeline
-    from taxi_etl.lake import Partition
-    from taxi_etl.params import Colour, parse_month_range
+    from taxi_etl.params import Colour, Partition, parse_month_range
     from taxi_etl.settings import Settings
 
     cfg = Settings(source_url=spec["url"], lake=spec["lake"])  # cache: TAXI_ETL_CACHE
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.months <= 12 or min(rows, reps, args.timeout, args.mbps or 1) <= 0:
         parser.error("--months is 1-12; --rows, --reps, --timeout and --mbps are positive")
 
-    from taxi_etl import mirror
+    from taxi_etl.devtools import mirror
 
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -4,13 +4,13 @@ Each measurement is one fresh process, timed from spawn to exit, with its own pe
 from ``wait4`` (imports included), because that is what a user pays per month:
 
 * ``project``: ``python -m taxi_etl convert`` (the CLI, as users run it);
-* ``course``:  ``python -m taxi_etl.reference`` (``pd.read_csv`` -> ``pd.to_datetime``
+* ``course``:  ``python -m taxi_etl.devtools.reference`` (``pd.read_csv`` -> ``pd.to_datetime``
   -> ``to_parquet(compression="gzip")``, the DataTalksClub course code);
 * ``zcat``:    ``gzip -dc SRC > /dev/null``, the single-stream decompression floor.
 
 The tools alternate within each repetition (and the order rotates between repetitions),
 so a burst of load elsewhere on the machine hits all of them alike; medians are reported
-with the spread. Months are generated once by :mod:`taxi_etl.sample` into a cache
+with the spread. Months are generated once by :mod:`taxi_etl.devtools.sample` into a cache
 directory and reused. Results go to stdout as a table and to a JSON file.
 
     python benchmarks/bench_transform.py                  # every month, 3 repetitions
@@ -76,7 +76,7 @@ class Run:
 
 def ensure_month(cache: Path, name: str, spec: MonthSpec) -> Path:
     """The month's csv.gz in the cache, generated only if missing or made differently."""
-    from taxi_etl import sample
+    from taxi_etl.devtools import sample
 
     path = cache / name / spec.file_name
     meta = path.with_suffix(".json")
@@ -105,7 +105,8 @@ def command(tool: str, spec: MonthSpec, src: Path, dst: Path) -> list[str]:
     if tool == "project":
         return [*py, "-m", "taxi_etl", "convert", "--colour", spec.colour, str(src), str(dst)]
     if tool == "course":
-        return [*py, "-m", "taxi_etl.reference", "--colour", spec.colour, str(src), str(dst)]
+        reference = "taxi_etl.devtools.reference"
+        return [*py, "-m", reference, "--colour", spec.colour, str(src), str(dst)]
     if tool == "zcat":
         return ["gzip", "-dc", str(src)]
     raise ValueError(tool)

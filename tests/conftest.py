@@ -32,9 +32,9 @@ for key in [k for k in os.environ if k.startswith("TAXI_ETL_")]:
     if key != "TAXI_ETL_REQUIRE_DOCKER":
         del os.environ[key]
 
-from samples import MIRROR_MONTHS  # noqa: E402
+from samples import MIRROR_SETS  # noqa: E402
 
-from taxi_etl import mirror, sample  # noqa: E402
+from taxi_etl.devtools import demo, mirror  # noqa: E402
 
 
 def free_port() -> int:
@@ -56,23 +56,10 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Sample months of every colour, with the header and number-format variants:
-    fhv January in the original 6-column header, yellow March with ``1.0`` codes."""
+    """The demo's sample months at test size, with the header and number-format
+    variants: fhv January in the original 6-column header, yellow March with ``1.0``."""
     root = tmp_path_factory.mktemp("mirror")
-    for colour, (year, months, rows) in MIRROR_MONTHS.items():
-        for i, month in enumerate(months):
-            path = root / colour / sample.file_name(colour, year, month)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sample.generate_month(
-                path,
-                colour,
-                year,
-                month,
-                rows,
-                seed=month,
-                header="fhv_2019" if colour == "fhv" and i == 0 else None,
-                ints_as_floats=colour == "yellow" and i == 2,
-            )
+    demo.write_months(root, MIRROR_SETS, rows=0)
     return root
 
 

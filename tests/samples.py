@@ -1,8 +1,9 @@
-"""Sample months the session mirror serves, shared by the fixtures and the tests."""
+"""Sample months the session mirror serves, shared by the fixtures and the tests: the
+demo's months (written once, in taxi_etl.devtools.demo) at test size."""
 
-MIRROR_MONTHS = {
-    # colour: (year, months, rows) — realistic shapes at test size
-    "yellow": (2021, [1, 2, 3], 30_000),
-    "green": (2020, [1, 2], 12_000),
-    "fhv": (2019, [1, 2], 25_000),
-}
+from taxi_etl.devtools.demo import DEMO_SETS, MonthSet
+
+ROWS = {"yellow": 30_000, "green": 12_000, "fhv": 25_000}
+MIRROR_SETS = [MonthSet(s.colour, s.year, s.months, ROWS[s.colour.value]) for s in DEMO_SETS]
+#: colour: (year, months, rows)
+MIRROR_MONTHS = {s.colour.value: (s.year, list(s.months), ROWS[s.colour.value]) for s in DEMO_SETS}

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from taxi_etl import flows, mirror, sample
-from taxi_etl.cli import main
+from taxi_etl import flows, source
+from taxi_etl.cli import main, running
+from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
 from taxi_etl.params import Colour
 
@@ -30,7 +31,7 @@ def backfill_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def path_of(year: int, month: int) -> str:
-    return f"/yellow/{sample.file_name('yellow', year, month)}"
+    return f"/yellow/{source.file_name('yellow', year, month)}"
 
 
 def loaded(lake: Path) -> list[str]:
@@ -43,23 +44,23 @@ def test_backfill_resumes_after_a_failure(
     monkeypatch.setenv("TAXI_ETL_DOWNLOAD_ATTEMPTS", "2")
     plan = mirror.FaultPlan({path_of(2020, 12): ["503", "503"]})
     with mirror.serve(backfill_mirror, faults=plan) as url:
-        first = flows.run_flow(
+        first = running.run_flow(
             flows.etl_backfill_flow, months="2020-11..2021-03", colour=Colour.yellow, source_url=url
         )
         assert first.is_failed()
         with pytest.raises(flows.LoadFailed, match="2020/month=12") as err:
             first.result()
-        statuses = {r.partition[-18:]: r.status for r in err.value.results}
+        statuses = {r.partition.ym: r.status for r in err.value.results}
         assert statuses == {
-            "year=2020/month=11": "loaded",
-            "year=2020/month=12": "failed",
-            "year=2021/month=01": "loaded",
-            "year=2021/month=02": "loaded",
-            "year=2021/month=03": "not_published",
+            "2020-11": "loaded",
+            "2020-12": "failed",
+            "2021-01": "loaded",
+            "2021-02": "loaded",
+            "2021-03": "not_published",
         }
         before = dict(plan.requests)
 
-        second = flows.run_flow(
+        second = running.run_flow(
             flows.etl_backfill_flow, months="2020-11..2021-03", colour=Colour.yellow, source_url=url
         )
     assert second.is_completed(), second

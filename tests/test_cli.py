@@ -11,8 +11,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from taxi_etl import sample
+from taxi_etl import source
 from taxi_etl.cli import main
+from taxi_etl.devtools import sample
 from taxi_etl.schemas import for_colour
 
 
@@ -97,7 +98,7 @@ def test_run_exits_1_when_a_month_is_not_published(
 
 
 def test_convert_needs_no_prefect(tmp_path: Path) -> None:
-    src = tmp_path / sample.file_name("fhv", 2019, 1)
+    src = tmp_path / source.file_name("fhv", 2019, 1)
     sample.generate_month(src, "fhv", 2019, 1, 10_000, header="fhv_2019")
     probe = (
         "import sys, runpy; sys.argv=['taxi-etl', *sys.argv[1:]];"
@@ -153,3 +154,50 @@ def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:
         assert {f.physical_schema for f in dataset.get_fragments()} == {for_colour(colour).arrow}
     assert (tmp_path / ".prefect").is_dir()  # Prefect state stays in the project folder
     assert "one schema" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "abbreviated",
+    [["--lak", "x"], ["--source", "tlc"], ["--source-u", "http://127.0.0.1:9"], ["--conc", "1"]],
+)
+def test_abbreviated_options_are_refused(
+    workdir: Path, abbreviated: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse would take `--lak` for `--lake` (or a future `--source` for
+    `--source-url`) without a word; a typo must not change what is loaded."""
+    args = ["run", "--colour", "green", "--year", "2020", "--months", "1", *abbreviated]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+    assert list(workdir.iterdir()) == []
+
+
+def test_run_options_are_the_flow_runs_parameters(workdir: Path, mirror_url: str) -> None:
+    """What the CLI was told shows on the run's page in the UI, not None."""
+    import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    lake = str(workdir / "param-lake")
+    args = ["run", "--colour", "green", "--year", "2020", "--months", "2"]
+    options = ["--lake", lake, "--source-url", mirror_url, "--runner", "local"]
+    assert main([*args, *options, "--concurrency", "1"]) == 0
+
+    async def latest() -> dict[str, object]:
+        async with get_client() as client:
+            [run] = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["etl_parent_flow"])),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=1,
+            )
+            return dict(run.parameters)
+
+    parameters = asyncio.run(latest())
+    assert parameters["lake"] == lake
+    assert parameters["source_url"] == mirror_url
+    assert parameters["runner"] == "local"
+    assert parameters["concurrency"] == 1
+    assert (workdir / "param-lake" / "colour=green").is_dir()

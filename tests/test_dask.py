@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from lake_digest import local_lake_digests, table_digest
 
-from taxi_etl import executors, flows, mirror, sample
-from taxi_etl.cli import main
+from taxi_etl import executors, flows, source
+from taxi_etl.cli import main, running
+from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
 from taxi_etl.params import Colour, ParameterError, Runner
 from taxi_etl.settings import Settings
@@ -41,7 +42,7 @@ def dask_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def path_of(colour: str, year: int, month: int) -> str:
-    return f"/{colour}/{sample.file_name(colour, year, month)}"
+    return f"/{colour}/{source.file_name(colour, year, month)}"
 
 
 def manifests(lake: Path) -> list[Path]:
@@ -79,14 +80,14 @@ def test_bad_runner_or_address_exits_2_before_any_run(
 
 def test_dask_backfill_writes_the_same_lake_as_local(workdir: Path, dask_mirror: Path) -> None:
     with mirror.serve(dask_mirror) as url:
-        local = flows.run_flow(
+        local = running.run_flow(
             flows.etl_backfill_flow,
             months=RANGE,
             colour=Colour.green,
             source_url=url,
             lake=str(workdir / "local"),
         )
-        on_dask = flows.run_flow(
+        on_dask = running.run_flow(
             flows.etl_backfill_flow,
             months=RANGE,
             colour=Colour.green,
@@ -126,7 +127,7 @@ def test_dask_failures_are_reported_per_month_and_the_rest_finish(
     monkeypatch.setenv("TAXI_ETL_DOWNLOAD_ATTEMPTS", "1")
     plan = mirror.FaultPlan({path_of("yellow", 2020, 12): ["503"]})
     with mirror.serve(dask_mirror, faults=plan) as url:
-        state = flows.run_flow(
+        state = running.run_flow(
             flows.etl_backfill_flow,
             months="2020-11..2021-03",
             colour=Colour.yellow,
@@ -141,7 +142,7 @@ def test_dask_failures_are_reported_per_month_and_the_rest_finish(
         assert "SourceError" in (err.value.results[1].error or "")
         # Resumes like the local runner: only the failed and unpublished months again.
         before = dict(plan.requests)
-        again = flows.run_flow(
+        again = running.run_flow(
             flows.etl_backfill_flow,
             months="2020-11..2021-03",
             colour=Colour.yellow,
@@ -246,7 +247,7 @@ def test_worker_killed_mid_month_is_retried_elsewhere_without_duplicates(
 
         killer = threading.Thread(target=kill_when_stalled, daemon=True)
         killer.start()
-        state = flows.run_flow(
+        state = running.run_flow(
             flows.etl_backfill_flow,
             months=RANGE,
             colour=Colour.yellow,

@@ -13,8 +13,11 @@ import pyarrow.dataset as ds
 import pytest
 from gcs_fault_proxy import fault_proxy
 
-from taxi_etl import flows, lake, mirror, sample
+from taxi_etl import flows, lake, source
+from taxi_etl.cli import running
+from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import DATA_FILE, MANIFEST_FILE
+from taxi_etl.params import Colour, Partition
 
 PART_DIR = "colour=green/year=2020/month=01"
 
@@ -28,12 +31,12 @@ def odd_mirror(tmp_path: Path) -> Path:
     """green 2020-01 fine; 2020-02 truncated gzip; 2020-03 unknown header; 2020-04 a bad row."""
     root = tmp_path / "odd"
     sample.write_mirror(root, "green", 2020, [1, 2], 6_000)
-    feb = root / "green" / sample.file_name("green", 2020, 2)
+    feb = root / "green" / source.file_name("green", 2020, 2)
     feb.write_bytes(feb.read_bytes()[:-5000])
     header = [*sample.HEADERS["green"], "surge_fee"]
-    with gzip.open(root / "green" / sample.file_name("green", 2020, 3), "wt") as fh:
+    with gzip.open(root / "green" / source.file_name("green", 2020, 3), "wt") as fh:
         fh.write(",".join(header) + "\n")
-    apr = root / "green" / sample.file_name("green", 2020, 4)
+    apr = root / "green" / source.file_name("green", 2020, 4)
     sample.generate_month(apr, "green", 2020, 4, 6_000)
     lines = gzip.decompress(apr.read_bytes()).decode().splitlines()
     lines.insert(3000, lines[3000].replace(",", ",,", 1))  # one field too many
@@ -46,10 +49,10 @@ def test_bad_sources_write_nothing_and_say_why(
 ) -> None:
     monkeypatch.setenv("TAXI_ETL_DOWNLOAD_ATTEMPTS", "1")
     with mirror.serve(odd_mirror) as url:
-        state = flows.run_parent(months=[1, 2, 3, 4], year=2020, colour="green", source_url=url)
+        state = running.run_parent(months=[1, 2, 3, 4], year=2020, colour="green", source_url=url)
     with pytest.raises(flows.LoadFailed) as err:
         state.result()
-    by_month = {r.partition[-2:]: r for r in err.value.results}
+    by_month = {f"{r.month:02d}": r for r in err.value.results}
     assert by_month["01"].status == "loaded"
     assert "CorruptSource" in by_month["02"].error
     assert "unexpected columns ['surge_fee']" in by_month["03"].error
@@ -72,13 +75,13 @@ def test_gcs_upload_errors_are_retried_until_complete(
 ) -> None:
     with fault_proxy(gcs_emulator, [status, status]) as proxy:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
-        state = flows.run_parent(
+        state = running.run_parent(
             months=[1], year=2020, colour="green", source_url=mirror_url, lake=f"gs://{gcs_bucket}"
         )
         assert state.is_completed(), state
         assert proxy.seen["upload"] >= 4  # two refused, then data and manifest
         target = lake.open_lake(f"gs://{gcs_bucket}")
-        part = lake.Partition(lake.Colour.green, 2020, 1)
+        part = Partition(Colour.green, 2020, 1)
         manifest = target.loaded(part)
         assert manifest is not None and manifest.rows == 12_000
 
@@ -88,19 +91,19 @@ def test_crash_between_data_and_manifest_is_repaired(
 ) -> None:
     real = lake.LocalLake._put_manifest
 
-    def die(self: lake.LocalLake, part: lake.Partition, body: bytes) -> None:
+    def die(self: lake.LocalLake, part: Partition, body: bytes) -> None:
         raise OSError("process died before the manifest")
 
     monkeypatch.setattr(lake.LocalLake, "_put_manifest", die)
-    assert flows.run_parent(
+    assert running.run_parent(
         months=[1], year=2020, colour="green", source_url=mirror_url
     ).is_failed()
     assert files_under(workdir / "lake") == [f"{PART_DIR}/{DATA_FILE}"]
     target = lake.open_lake(workdir / "lake")
-    assert target.loaded(lake.Partition(lake.Colour.green, 2020, 1)) is None
+    assert target.loaded(Partition(Colour.green, 2020, 1)) is None
 
     monkeypatch.setattr(lake.LocalLake, "_put_manifest", real)
-    again = flows.run_parent(months=[1], year=2020, colour="green", source_url=mirror_url)
+    again = running.run_parent(months=[1], year=2020, colour="green", source_url=mirror_url)
     assert [r.status for r in again.result()] == ["loaded"]
     assert files_under(workdir / "lake") == [
         f"{PART_DIR}/{MANIFEST_FILE}",
@@ -140,7 +143,7 @@ def test_same_month_twice_at_once_gives_one_partition(workdir: Path, mirror_url:
 
 
 def test_force_reload_is_atomic_for_readers(workdir: Path, mirror_url: str) -> None:
-    assert flows.run_parent(
+    assert running.run_parent(
         months=[1], year=2020, colour="green", source_url=mirror_url
     ).is_completed()
     stop = threading.Event()
@@ -159,7 +162,7 @@ def test_force_reload_is_atomic_for_readers(workdir: Path, mirror_url: str) -> N
     thread.start()
     try:
         for _ in range(3):
-            assert flows.run_parent(
+            assert running.run_parent(
                 months=[1], year=2020, colour="green", source_url=mirror_url, force=True
             ).is_completed()
     finally:

@@ -15,14 +15,16 @@ import pytest
 from lake_digest import table_digest
 from samples import MIRROR_MONTHS
 
-from taxi_etl import flows, mirror, sample
-from taxi_etl.lake import DATA_FILE, MANIFEST_FILE, Manifest, Partition
-from taxi_etl.params import Colour
+from taxi_etl import flows
+from taxi_etl.cli import running
+from taxi_etl.devtools import mirror, sample
+from taxi_etl.lake import DATA_FILE, MANIFEST_FILE, Manifest, partition_key
+from taxi_etl.params import Colour, Partition
 from taxi_etl.schemas import for_colour
 
 
 def run(**kw: Any) -> Any:
-    return flows.run_parent(**kw)
+    return running.run_parent(**kw)
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -67,12 +69,13 @@ def test_parent_flow_loads_one_typed_dataset_per_colour(
     assert table_digest(theirs) == table_digest(ours)
     for month in months:
         part = Partition(Colour(colour), year, month)
-        m = Manifest.model_validate_json((workdir / "lake" / part.key / MANIFEST_FILE).read_bytes())
+        folder = workdir / "lake" / partition_key(part)
+        m = Manifest.model_validate_json((folder / MANIFEST_FILE).read_bytes())
         assert m.rows == rows
         assert m.stats["outside_month"] == sample.outside_month_count(rows)
         assert m.flow_run_id
         assert m.source_url.startswith(mirror_url)
-        assert m.bytes == (workdir / "lake" / part.key / DATA_FILE).stat().st_size
+        assert m.bytes == (folder / DATA_FILE).stat().st_size
         assert {c["name"] for c in m.checks} >= {"rows_positive", "schema_canonical"}
 
 
@@ -110,11 +113,11 @@ def test_failing_month_fails_parent_but_others_finish(workdir: Path, mirror_url:
     assert state.is_failed()
     with pytest.raises(flows.LoadFailed) as err:
         state.result()
-    by_part = {r.partition: r for r in err.value.results}
-    assert by_part["colour=yellow/year=2021/month=08"].status == "not_published"
-    assert "not published" in by_part["colour=yellow/year=2021/month=08"].error
-    assert by_part["colour=yellow/year=2021/month=01"].status == "loaded"
-    assert by_part["colour=yellow/year=2021/month=02"].status == "loaded"
+    by_part = {r.partition.ym: r for r in err.value.results}
+    assert by_part["2021-08"].status == "not_published"
+    assert "not published" in by_part["2021-08"].error
+    assert by_part["2021-01"].status == "loaded"
+    assert by_part["2021-02"].status == "loaded"
     assert not (workdir / "lake" / "colour=yellow" / "year=2021" / "month=08").exists()
 
 
@@ -219,6 +222,6 @@ def test_no_months_loads_the_month_before_the_scheduled_start(
     with pytest.raises(flows.LoadFailed) as err:
         state.result()
     assert [r.partition for r in err.value.results] == [
-        f"colour=green/year={year}/month={month:02d}"
+        Partition(Colour.green, year, month)
     ]
     assert err.value.results[0].status == "not_published"

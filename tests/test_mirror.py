@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from taxi_etl import sample
-from taxi_etl.mirror import MAX_DELAY, FaultPlan, serve
+from taxi_etl import source
+from taxi_etl.devtools import sample
+from taxi_etl.devtools.mirror import MAX_DELAY, FaultPlan, serve
 
 PATH = "/yellow/yellow_tripdata_2021-01.csv.gz"
 
@@ -79,7 +80,7 @@ def test_get_serves_exact_bytes(base: str, payload: bytes) -> None:
 
 
 def test_urlopen_with_the_release_url_pattern(base: str, payload: bytes) -> None:
-    url = f"{base}/yellow/{sample.file_name('yellow', 2021, 1)}"
+    url = f"{base}/yellow/{source.file_name('yellow', 2021, 1)}"
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert resp.read() == payload
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from taxi_etl import flows
+from taxi_etl.cli import running
 
 
 class Receiver(ThreadingHTTPServer):
@@ -61,7 +62,7 @@ def test_failed_run_posts_parameters_and_error(
     ).save("taxi-alerts", overwrite=True)
     monkeypatch.setenv("TAXI_ETL_NOTIFY_BLOCK", "webhook/taxi-alerts")
 
-    state = flows.run_parent(months=[9], year=2021, colour="yellow", source_url=mirror_url)
+    state = running.run_parent(months=[9], year=2021, colour="yellow", source_url=mirror_url)
     assert state.is_failed()
     assert len(receiver.posts) == 1
     path, payload = receiver.posts[0]
@@ -84,7 +85,7 @@ def test_successful_run_sends_nothing(
         "taxi-alerts-ok", overwrite=True
     )
     monkeypatch.setenv("TAXI_ETL_NOTIFY_BLOCK", "webhook/taxi-alerts-ok")
-    assert flows.run_parent(
+    assert running.run_parent(
         months=[1], year=2019, colour="fhv", source_url=mirror_url
     ).is_completed()
     assert receiver.posts == []
@@ -94,7 +95,7 @@ def test_unreachable_notifier_does_not_mask_the_failure(
     workdir: Path, mirror_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TAXI_ETL_NOTIFY_BLOCK", "webhook/no-such-block")
-    state = flows.run_parent(months=[9], year=2021, colour="yellow", source_url=mirror_url)
+    state = running.run_parent(months=[9], year=2021, colour="yellow", source_url=mirror_url)
     assert state.is_failed()
     with pytest.raises(flows.LoadFailed, match="not published"):
         state.result()

@@ -7,6 +7,7 @@ import pytest
 from taxi_etl.params import (
     Colour,
     ParameterError,
+    Partition,
     parse_month_range,
     parse_months,
     previous_month,
@@ -68,3 +69,13 @@ def test_cli_month_syntax() -> None:
 def test_previous_month_wraps_the_year() -> None:
     assert previous_month(datetime(2024, 1, 1, 5)) == (2023, 12)
     assert previous_month(datetime(2024, 7, 1, 5)) == (2024, 6)
+
+
+def test_a_partition_is_one_month_of_one_colour() -> None:
+    part = Partition("green", 2020, 1)
+    assert part.colour is Colour.green  # a name is taken as the enum
+    assert (str(part), part.ym) == ("green 2020-01", "2020-01")
+    assert part == Partition(Colour.green, 2020, 1)
+    assert sorted([Partition("green", 2020, 2), part]) == [part, Partition("green", 2020, 2)]
+    with pytest.raises(ValueError, match="purple"):
+        Partition("purple", 2020, 1)

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from taxi_etl import pipeline, quality, transform
-from taxi_etl.lake import Partition, open_lake
-from taxi_etl.params import Colour
+from taxi_etl.lake import open_lake
+from taxi_etl.params import Colour, Partition
 from taxi_etl.settings import Settings
 
 PART = Partition(Colour.fhv, 2019, 2)

@@ -6,13 +6,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from taxi_etl import quality, sample
+from taxi_etl import quality, source
+from taxi_etl.devtools import sample
 from taxi_etl.transform import TransformStats, convert
 
 
 @pytest.fixture
 def converted(tmp_path: Path) -> tuple[TransformStats, Path]:
-    src = tmp_path / sample.file_name("yellow", 2021, 2)
+    src = tmp_path / source.file_name("yellow", 2021, 2)
     sample.generate_month(src, "yellow", 2021, 2, 10_000)
     out = tmp_path / "out.parquet"
     return convert(src, out, "yellow"), out

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
-from taxi_etl import sample
+from taxi_etl.devtools import sample
 
 ROWS = 20_000
 

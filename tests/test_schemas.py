@@ -3,7 +3,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from taxi_etl import sample
+from taxi_etl.devtools import sample
 from taxi_etl.schemas import FLAG_COLUMN, SchemaError, for_colour
 
 

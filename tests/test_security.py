@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taxi_etl import flows
+from taxi_etl.cli import running
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_PATTERNS = [
@@ -77,7 +77,7 @@ def test_block_secrets_never_reach_the_logs(
         "secret-lake", overwrite=True
     )
     caplog.set_level(logging.DEBUG)
-    state = flows.run_parent(
+    state = running.run_parent(
         months=[1], year=2020, colour="green", source_url=mirror_url, lake="gcs-block://secret-lake"
     )
     assert state.is_completed(), state

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from taxi_etl import mirror, sample, source
+from taxi_etl import source
+from taxi_etl.devtools import mirror, sample
 
 PATH = "/green/green_tripdata_2020-01.csv.gz"
 

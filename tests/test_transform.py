@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from taxi_etl import sample, transform
-from taxi_etl.reference import course_transform
+from taxi_etl import source, transform
+from taxi_etl.devtools import sample
+from taxi_etl.devtools.reference import course_transform
 from taxi_etl.schemas import FLAG_COLUMN, SchemaError, for_colour
 from taxi_etl.transform import CorruptSource, convert, month_of
 
@@ -72,7 +73,7 @@ def test_generated_months_share_one_schema_and_count_right(
     tmp_path: Path, colour: str, header: str | None, floats: bool
 ) -> None:
     rows = 40_000
-    src = tmp_path / sample.file_name(colour, 2020, 2)
+    src = tmp_path / source.file_name(colour, 2020, 2)
     sample.generate_month(src, colour, 2020, 2, rows, seed=3, header=header, ints_as_floats=floats)
     # A small block size forces many batches: the result must not depend on it.
     stats = convert(src, tmp_path / "out.parquet", colour, block_size=256 << 10)
@@ -101,7 +102,7 @@ def test_generated_months_share_one_schema_and_count_right(
 @pytest.mark.parametrize("colour", ["yellow", "green", "fhv"])
 def test_values_match_the_course_transform(tmp_path: Path, colour: str) -> None:
     """Same values as the course's pandas transform of the same file; only types differ."""
-    src = tmp_path / sample.file_name(colour, 2021, 6)
+    src = tmp_path / source.file_name(colour, 2021, 6)
     sample.generate_month(src, colour, 2021, 6, 5_000, seed=11, ints_as_floats=True)
     convert(src, tmp_path / "ours.parquet", colour)
     course_transform(src, tmp_path / "course.parquet", colour)
@@ -124,7 +125,7 @@ def test_course_types_drift_between_months_ours_do_not(tmp_path: Path) -> None:
     """The course writes VendorID as int64 one month and float64 the next; we never do."""
     schemas = {}
     for month, floats in ((1, False), (6, True)):
-        src = tmp_path / sample.file_name("yellow", 2021, month)
+        src = tmp_path / source.file_name("yellow", 2021, month)
         sample.generate_month(src, "yellow", 2021, month, 3_000, ints_as_floats=floats)
         course_transform(src, tmp_path / f"course-{month}.parquet", "yellow")
         convert(src, tmp_path / f"ours-{month}.parquet", "yellow")
@@ -164,7 +165,7 @@ def test_bad_rows_fail_the_file_and_leave_nothing(
 
 
 def test_truncated_gzip_is_corrupt_and_leaves_nothing(tmp_path: Path) -> None:
-    full = tmp_path / sample.file_name("green", 2020, 1)
+    full = tmp_path / source.file_name("green", 2020, 1)
     sample.generate_month(full, "green", 2020, 1, 50_000)
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
@@ -203,7 +204,7 @@ def peak_rss_mb(cmd: list[str]) -> float:
 def test_convert_of_a_full_size_month_stays_under_250_mb(tmp_path: Path) -> None:
     """A realistic 1,369,765-row yellow month, converted by the CLI in its own process."""
     rows = 1_369_765
-    src = tmp_path / sample.file_name("yellow", 2021, 1)
+    src = tmp_path / source.file_name("yellow", 2021, 1)
     sample.generate_month(src, "yellow", 2021, 1, rows)
     dst = tmp_path / "out.parquet"
     peak_mb = peak_rss_mb(

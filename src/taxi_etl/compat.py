@@ -44,7 +44,7 @@ ACCEPTED_DEPRECATIONS: tuple[tuple[str, str], ...] = (
 
 #: (PYTHONWARNINGS entry, why it is accepted) for the flow-run containers, where
 #: ``python -m prefect.engine`` warns before any project code could install a filter.
-#: deployments.py passes them as the containers' PYTHONWARNINGS. Entries match by
+#: deployments.settings passes them as the containers' PYTHONWARNINGS. Entries match by
 #: message prefix (Python escapes it), so they cannot hide anything else.
 FLOW_RUN_WARNING_FILTERS: tuple[tuple[str, str], ...] = (
     (

@@ -1,17 +1,11 @@
-"""Prefect wiring: tasks around the modules, the child flow per month, the parent flow.
-
-No business logic lives here. Tasks are async and push their work to a thread, so a
-parent can run several months at once on one event loop while downloads wait on the
-network and Arrow's C++ code runs without the GIL. Transforms take turns for the cores
-(pipeline.transform_month), so one month downloads while another transforms. (Prefect's
-own per-task work stays on the GIL; benchmarks/README.md measures what concurrency buys.)
+"""Prefect wiring: the tasks around the pipeline's steps, the child flow per month, the
+parent and backfill flows, and the Dask subflow. No business logic lives here; the
+fan-out over months is ``fanout``, what a run shows in the UI is ``artifacts``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -21,8 +15,9 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.tasks import task_input_hash
 
-from taxi_etl import executors, pipeline, quality, source
-from taxi_etl.lake import Lake, Partition, open_lake
+from taxi_etl import artifacts, fanout, orphans, pipeline, quality, source
+from taxi_etl.fanout import LoadFailed
+from taxi_etl.lake import Lake, open_lake
 from taxi_etl.notify import notify_failure
 from taxi_etl.params import (
     Colour,
@@ -31,6 +26,7 @@ from taxi_etl.params import (
     Month,
     MonthRange,
     ParameterError,
+    Partition,
     Runner,
     Year,
     parse_month_range,
@@ -40,21 +36,13 @@ from taxi_etl.params import validate as validate_params
 from taxi_etl.pipeline import MonthResult
 from taxi_etl.settings import Settings
 
-
-class LoadFailed(RuntimeError):
-    """At least one month of a parent run failed; the others still finished."""
-
-    def __init__(self, message: str, results: list[MonthResult]) -> None:
-        super().__init__(message, results)
-        self.results = results
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _settings(lake: str | None, source_url: str | None) -> Settings:
-    overrides = {k: v for k, v in (("lake", lake), ("source_url", source_url)) if v}
-    return Settings(**overrides)  # type: ignore[arg-type]
+__all__ = [
+    "LoadFailed",
+    "etl_backfill_flow",
+    "etl_dask_months",
+    "etl_parent_flow",
+    "etl_web_to_gcs",
+]
 
 
 # Where the cached fetch results go. Prefect saves an anonymous block for it on first
@@ -99,7 +87,7 @@ async def transform_month(
 @task(name="quality")
 async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.CheckResult]:
     results = await asyncio.to_thread(pipeline.check, part, t)
-    await quality.publish_artifact(part, results, t.stats)
+    await artifacts.publish_quality(part, results, t.stats)
     quality.enforce(results, str(part))  # a failed check stops the partition here
     return results
 
@@ -139,8 +127,8 @@ async def etl_web_to_gcs(
             defaults to TAXI_ETL_LAKE.
         source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
     """
-    cfg = _settings(lake, source_url)
-    part = Partition(Colour(colour), year, month)
+    cfg = Settings.with_overrides(lake=lake, source_url=source_url)
+    part = Partition(colour, year, month)
     # The cache key is the inputs; if the cached file is gone, refresh rather than
     # return a path that no longer exists.
     cached = source.cache_path(cfg.cache, part.colour, year, month)
@@ -159,117 +147,6 @@ async def etl_web_to_gcs(
         return await write_month(target, part, t, checks, download)
     finally:
         t.parquet.unlink(missing_ok=True)
-
-
-def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, list[int]]:
-    """Explicit months, or the month before the scheduled start when both are omitted."""
-    if months is None and year is None:
-        start = flow_run.scheduled_start_time
-        y, m = previous_month(start)
-        return y, [m]
-    if year is None:
-        raise ParameterError("year: required when months are given")
-    if months is None:
-        raise ParameterError("months: required when year is given")
-    return year, months
-
-
-# Called with each month's result as it finishes; the CLI hangs its progress bar here.
-progress_listeners: list[Callable[[MonthResult], None]] = []
-
-
-class _Progress:
-    """Reports each finished month: CLI listeners, and a backfill's progress artifact."""
-
-    def __init__(self, total: int, key: str | None) -> None:
-        self.total, self.key = total, key
-        self.done: list[MonthResult] = []
-
-    async def add(self, result: MonthResult) -> MonthResult:
-        self.done.append(result)
-        for listener in progress_listeners:
-            listener(result)
-        if self.key:
-            await quality.publish_progress(self.key, len(self.done), self.total, self.done)
-        return result
-
-
-# The run's progress, for the Dask subflow, which runs in this process and context but
-# takes only serialisable parameters.
-_progress: ContextVar[_Progress | None] = ContextVar("taxi_etl_progress", default=None)
-
-
-async def _as_result(part: Partition, state: Any) -> MonthResult:
-    """A child flow's or Dask task's final state as the month's result; its error is
-    kept and reported, it does not stop the other months."""
-    data = await state.result(raise_on_failure=False, fetch=True)
-    if state.is_completed():
-        return data  # type: ignore[no-any-return]
-    if not isinstance(data, BaseException):
-        data = RuntimeError(f"ended {state.type.value}")
-    return MonthResult.failed(part, data)
-
-
-async def _run_months(
-    colour: Colour,
-    pairs: list[tuple[int, int]],
-    *,
-    force: bool,
-    concurrency: int,
-    lake: str | None,
-    source_url: str | None,
-    runner: Runner | None = None,
-    dask_address: str | None = None,
-    skip_loaded: bool = False,
-    progress_key: str | None = None,
-) -> list[MonthResult]:
-    """Run every (year, month): as child flows here, at most `concurrency` at once, or
-    as tasks on Dask (a local cluster of `concurrency` workers, or the given one).
-
-    With `skip_loaded`, months the lake already holds completely are skipped without
-    a download or a run, which is what makes a long backfill cheap to resume.
-    """
-    cfg = _settings(lake, source_url)
-    execution = executors.resolve(runner, dask_address, cfg)
-    progress = _Progress(len(pairs), progress_key)
-    results: dict[tuple[int, int], MonthResult] = {}
-    if skip_loaded and not force:
-        target = await asyncio.to_thread(open_lake, cfg.lake)
-        for year, month in pairs:
-            part = Partition(colour, year, month)
-            found = await asyncio.to_thread(target.loaded, part)
-            if found is not None:
-                results[year, month] = await progress.add(MonthResult.skipped(target, part, found))
-    todo = [p for p in pairs if p not in results]
-    logger = get_run_logger()
-    logger.info("%d months to run on %s", len(todo), execution.describe())
-    if todo and execution.runner is Runner.dask:
-        token = _progress.set(progress)
-        try:
-            on_dask = etl_dask_months.with_options(
-                task_runner=executors.task_runner(execution, concurrency)
-            )
-            ran = await on_dask(colour, [f"{y}-{m:02d}" for y, m in todo], force, lake, source_url)
-        finally:
-            _progress.reset(token)
-        results.update(zip(todo, ran, strict=True))
-    elif todo:
-        await _prepare_result_storage()
-        gate = asyncio.Semaphore(concurrency)
-
-        async def child(year: int, month: int) -> None:
-            async with gate:
-                state = await etl_web_to_gcs(
-                    month, year, colour, force, lake, source_url, return_state=True
-                )
-            part = Partition(colour, year, month)
-            results[year, month] = await progress.add(await _as_result(part, state))
-
-        await asyncio.gather(*(child(y, m) for y, m in todo))
-    ordered = [results[p] for p in pairs]
-    for r in ordered:
-        logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
-    return ordered
 
 
 @task(name="load_month", task_run_name="load-{part.colour}-{part.year}-{part.month:02d}")
@@ -295,7 +172,7 @@ async def load_on_worker(
         )
     finally:
         for checked in seen:
-            await quality.publish_artifact(*checked)
+            await artifacts.publish_quality(*checked)
 
 
 @flow(name="etl_dask_months", flow_run_name="{colour}-on-dask")
@@ -310,18 +187,42 @@ async def etl_dask_months(
 
     Its task runner is chosen per run by the parent (executors.task_runner).
     """
-    cfg = _settings(lake, source_url)
+    cfg = Settings.with_overrides(lake=lake, source_url=source_url)
     run_id = str(flow_run.id or "") or None
-    progress = _progress.get() or _Progress(len(months), None)
-    parts = [Partition(Colour(colour), y, m) for ym in months for y, m in parse_month_range(ym)]
+    progress = fanout.current_progress.get() or fanout.Progress(len(months), None)
+    parts = [Partition(colour, y, m) for ym in months for y, m in parse_month_range(ym)]
     futures = [await load_on_worker.submit(p, cfg, force, run_id) for p in parts]
 
     async def one(part: Partition, future: Any) -> MonthResult:
-        return await progress.add(await _as_result(part, await future.wait()))
+        return await progress.add(await fanout.as_result(part, await future.wait()))
 
     return list(await asyncio.gather(*(one(p, f) for p, f in zip(parts, futures, strict=True))))
 
 
+def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, list[int]]:
+    """Explicit months, or the month before the scheduled start when both are omitted."""
+    if months is None and year is None:
+        start = flow_run.scheduled_start_time
+        y, m = previous_month(start)
+        return y, [m]
+    if year is None:
+        raise ParameterError("year: required when months are given")
+    if months is None:
+        raise ParameterError("months: required when year is given")
+    return year, months
+
+
+async def _run(run: fanout.MonthsRun, summary: str, *, fail_unpublished: bool) -> list[MonthResult]:
+    """The parent and backfill flows' common body: reap what an earlier run that died
+    left Running, run the months, then the summary and the failure report."""
+    await orphans.reap()
+    await _prepare_result_storage()
+    results = await fanout.run_months(run, child_flow=etl_web_to_gcs, dask_flow=etl_dask_months)
+    return await fanout.finish(results, summary, fail_unpublished=fail_unpublished)
+
+
+# The two flows' Args blocks repeat each other on purpose: Prefect reads each flow's
+# docstring for the UI's parameter descriptions.
 @flow(
     name="etl_parent_flow",
     on_failure=[notify_failure],
@@ -358,10 +259,10 @@ async def etl_parent_flow(
             defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
     """
     year, months = resolve_months(months, year)
-    run = validate_params(colour, year, months)
-    results = await _run_months(
-        run.colour,
-        [(run.year, m) for m in run.months],
+    params = validate_params(colour, year, months)
+    run = fanout.MonthsRun(
+        params.colour,
+        [(params.year, m) for m in params.months],
         force=force,
         concurrency=concurrency,
         lake=lake,
@@ -369,13 +270,7 @@ async def etl_parent_flow(
         runner=runner,
         dask_address=dask_address,
     )
-    await quality.publish_summary(
-        f"{run.colour.value}-{run.year}", [r.model_dump() for r in results]
-    )
-    bad = [r for r in results if r.status in ("failed", "not_published")]
-    if bad:
-        raise LoadFailed("; ".join(f"{r.partition}: {r.error}" for r in bad), results)
-    return results
+    return await _run(run, f"{params.colour.value}-{params.year}", fail_unpublished=True)
 
 
 @flow(
@@ -414,11 +309,10 @@ async def etl_backfill_flow(
         dask_address: Scheduler of an existing Dask cluster (tcp://host:8786);
             defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
     """
-    pairs = parse_month_range(months)
     colour = Colour(colour)
-    results = await _run_months(
+    run = fanout.MonthsRun(
         colour,
-        pairs,
+        parse_month_range(months),
         force=force,
         concurrency=concurrency,
         lake=lake,
@@ -428,33 +322,4 @@ async def etl_backfill_flow(
         skip_loaded=True,
         progress_key=f"backfill-{colour.value}-progress",
     )
-    await quality.publish_summary(f"backfill-{colour.value}", [r.model_dump() for r in results])
-    unpublished = [r.partition for r in results if r.status == "not_published"]
-    if unpublished:
-        get_run_logger().warning("not published (yet): %s", ", ".join(unpublished))
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise LoadFailed("; ".join(f"{r.partition}: {r.error}" for r in failed), results)
-    return results
-
-
-def run_flow(which: Any, **kwargs: Any) -> Any:
-    """Run a flow to its final state from synchronous code (the CLI)."""
-
-    async def main() -> Any:
-        return await which(**kwargs, return_state=True)
-
-    return asyncio.run(main())
-
-
-def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
-    """(completed?, per-month results) of a parent or backfill run's final state."""
-    try:
-        results: list[MonthResult] = state.result()
-    except LoadFailed as exc:
-        results = exc.results
-    return state.is_completed(), results
-
-
-def run_parent(**kwargs: Any) -> Any:
-    return run_flow(etl_parent_flow, **kwargs)
+    return await _run(run, f"backfill-{colour.value}", fail_unpublished=False)

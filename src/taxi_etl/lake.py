@@ -17,14 +17,13 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from taxi_etl.params import Colour
+from taxi_etl.params import Partition
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
@@ -33,19 +32,9 @@ DATA_FILE = "data.parquet"
 MANIFEST_FILE = "_manifest.json"
 
 
-@dataclass(frozen=True, order=True)
-class Partition:
-    colour: Colour
-    year: int
-    month: int
-
-    @property
-    def key(self) -> str:
-        """The hive path of the partition, the single place it is spelt out."""
-        return f"colour={Colour(self.colour).value}/year={self.year}/month={self.month:02d}"
-
-    def __str__(self) -> str:
-        return f"{Colour(self.colour).value} {self.year}-{self.month:02d}"
+def partition_key(part: Partition) -> str:
+    """The hive path of a partition under a lake's root, the single place it is spelt out."""
+    return f"colour={part.colour.value}/year={part.year}/month={part.month:02d}"
 
 
 class Manifest(BaseModel):
@@ -70,7 +59,7 @@ class Lake(ABC):
     uri: str
 
     def data_uri(self, part: Partition) -> str:
-        return f"{self.uri.rstrip('/')}/{part.key}/{DATA_FILE}"
+        return f"{self.uri.rstrip('/')}/{partition_key(part)}/{DATA_FILE}"
 
     @abstractmethod
     def read_manifest(self, part: Partition) -> Manifest | None: ...
@@ -112,7 +101,7 @@ class LocalLake(Lake):
         self.uri = self.root.as_uri()
 
     def _dir(self, part: Partition) -> Path:
-        return self.root / part.key
+        return self.root / partition_key(part)
 
     def read_manifest(self, part: Partition) -> Manifest | None:
         path = self._dir(part) / MANIFEST_FILE
@@ -155,7 +144,7 @@ class GcsLake(Lake):
         self.uri = f"gs://{bucket.name}/{self.prefix}".rstrip("/")
 
     def _name(self, part: Partition, leaf: str) -> str:
-        return "/".join(p for p in (self.prefix, part.key, leaf) if p)
+        return "/".join(p for p in (self.prefix, partition_key(part), leaf) if p)
 
     def read_manifest(self, part: Partition) -> Manifest | None:
         from google.api_core.exceptions import NotFound

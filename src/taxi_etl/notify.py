@@ -2,7 +2,7 @@
 
 Hooks work on the embedded API and in containers alike, which Prefect 2's server-side
 notification policies do not (they need the server's services). The target is any
-saved block named by ``TAXI_ETL_NOTIFY_BLOCK`` as ``<block-type>/<name>``: a
+saved block named by the setting ``notify_block`` as ``<block-type>/<name>``: a
 ``webhook`` block gets a JSON payload; a notification block (Slack, Teams, custom
 webhook...) gets the same facts as text. Its URL stays a secret of the block: it is
 never logged, and nothing is sent when the setting is empty.
@@ -11,11 +11,9 @@ never logged, and nothing is sent when the setting is empty.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 log = logging.getLogger(__name__)
-ENV = "TAXI_ETL_NOTIFY_BLOCK"
 
 
 async def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any]:
@@ -60,7 +58,12 @@ def _run_logger(flow: Any, flow_run: Any) -> Any:
 
 async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed`` hook; never raises, so it cannot mask the failure."""
-    slug = os.environ.get(ENV, "").strip()
+    from taxi_etl.settings import Settings
+
+    try:
+        slug = (Settings().notify_block or "").strip()
+    except ValueError:  # a bad TAXI_ETL_* value: the run already says so
+        return
     if not slug:
         return
     logger = _run_logger(flow, flow_run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -50,6 +51,27 @@ class Runner(StrEnum):
 
     local = "local"  # one Prefect child flow per month, in the parent's process
     dask = "dask"  # one task per month on a Dask cluster (local, or at an address)
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One month of one colour: the unit that is loaded, checked and published whole.
+
+    Where it lives in a lake is the lake's business (``lake.partition_key``)."""
+
+    colour: Colour
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "colour", Colour(self.colour))
+
+    @property
+    def ym(self) -> str:
+        return f"{self.year}-{self.month:02d}"
+
+    def __str__(self) -> str:
+        return f"{self.colour.value} {self.ym}"
 
 
 class ParameterError(ValueError):

@@ -13,21 +13,35 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from taxi_etl import quality, source, transform
-from taxi_etl.lake import Lake, Manifest, Partition, open_lake
+from taxi_etl.lake import Lake, Manifest, open_lake, partition_key
+from taxi_etl.params import Colour, Partition
 from taxi_etl.schemas import SCHEMA_VERSION
 from taxi_etl.settings import Settings
+
+
+class MonthStatus(StrEnum):
+    """How a month ended; a parent run fails on the last two."""
+
+    loaded = "loaded"  # published from a fresh transform
+    skipped = "skipped"  # the lake already held it, complete and current
+    failed = "failed"
+    not_published = "not_published"  # the source does not have the month (yet)
 
 
 class MonthResult(BaseModel):
     """One month's outcome, small enough to travel back to the parent."""
 
-    partition: str
-    status: str  # loaded | skipped | failed | not_published
+    colour: Colour
+    year: int
+    month: int
+    status: MonthStatus
     rows: int | None = None
     bytes: int | None = None
     outside_month: int | None = None
@@ -35,11 +49,19 @@ class MonthResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
 
+    @property
+    def partition(self) -> Partition:
+        return Partition(self.colour, self.year, self.month)
+
+    @classmethod
+    def of(cls, part: Partition, status: MonthStatus, **fields: Any) -> MonthResult:
+        return cls(colour=part.colour, year=part.year, month=part.month, status=status, **fields)
+
     @classmethod
     def skipped(cls, lake: Lake, part: Partition, manifest: Manifest) -> MonthResult:
-        return cls(
-            partition=part.key,
-            status="skipped",
+        return cls.of(
+            part,
+            MonthStatus.skipped,
             rows=manifest.rows,
             bytes=manifest.bytes,
             uri=lake.data_uri(part),
@@ -47,8 +69,9 @@ class MonthResult(BaseModel):
 
     @classmethod
     def failed(cls, part: Partition, exc: BaseException) -> MonthResult:
-        status = "not_published" if isinstance(exc, source.NotPublished) else "failed"
-        return cls(partition=part.key, status=status, error=f"{type(exc).__name__}: {exc}")
+        unpublished = isinstance(exc, source.NotPublished)
+        status = MonthStatus.not_published if unpublished else MonthStatus.failed
+        return cls.of(part, status, error=f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +104,7 @@ def transform_month(part: Partition, download: source.Download, cfg: Settings) -
     transform instead of every month doing the same step at the same time."""
     staging = cfg.cache / "staging"
     staging.mkdir(parents=True, exist_ok=True)
-    out = staging / f"{part.key.replace('/', '_')}-{uuid.uuid4().hex}.parquet"
+    out = staging / f"{part.colour.value}-{part.ym}-{uuid.uuid4().hex}.parquet"
     with _transform_slots(cfg.transform_slots or transform.CONCURRENT):
         stats = transform.convert(download.path, out, part.colour, year=part.year, month=part.month)
     return Transformed(out, stats)
@@ -101,7 +124,7 @@ def publish(
 ) -> MonthResult:
     """Data first, then the manifest that marks the partition complete."""
     manifest = Manifest(
-        partition=part.key,
+        partition=partition_key(part),
         source_url=download.url,
         source_sha256=download.sha256,
         source_bytes=download.bytes,
@@ -113,9 +136,9 @@ def publish(
         checks=[c.as_dict() for c in checks],
     )
     uri = lake.publish(part, t.parquet, manifest)
-    return MonthResult(
-        partition=part.key,
-        status="loaded",
+    return MonthResult.of(
+        part,
+        MonthStatus.loaded,
         rows=t.stats.rows,
         bytes=t.stats.bytes,
         outside_month=t.stats.outside_month,

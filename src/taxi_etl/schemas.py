@@ -17,7 +17,7 @@ from taxi_etl.params import Colour
 
 SCHEMA_VERSION = 1
 TS = pa.timestamp("us")  # TLC times are naive New York local times; BigQuery reads DATETIME
-FLAG_COLUMN = "pickup_outside_month"  # added by the transform, see transform.py
+FLAG_COLUMN = "pickup_outside_month"  # added by the transform, see transform/conform.py
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ service-account file, workload identity) or from a prefect-gcp GcpCredentials bl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any, Self
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,7 +51,42 @@ class Settings(BaseSettings):
     dask_address: DaskAddress | None = Field(
         None, description="scheduler of an existing Dask cluster; unset: a temporary local one"
     )
+    notify_block: str | None = Field(
+        None,
+        description="<block-type>/<name> of the block failed and crashed runs notify through "
+        "(the URL stays a secret of the block); unset: no notification",
+    )
+
+    @classmethod
+    def of(cls, **values: Any) -> Settings:
+        """Settings from these values alone, not from this process's environment: the
+        configuration of another process (a container, a worker) built here."""
+        given = _Given(**{k: v for k, v in values.items() if v is not None})
+        return Settings.model_construct(given.model_fields_set, **given.model_dump())
+
+    @classmethod
+    def with_overrides(cls, **values: Any) -> Self:
+        """This process's settings, with the values given (a run's parameters) on top."""
+        return cls(**{k: v for k, v in values.items() if v})
+
+    def env(self) -> dict[str, str]:
+        """The values set on this instance as ``TAXI_ETL_*`` variables, for a child
+        process or a container: the one place the names are spelt out."""
+        prefix = self.model_config.get("env_prefix", "")
+        return {
+            f"{prefix}{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in self.model_dump(
+                mode="json", exclude_unset=True, exclude_none=True
+            ).items()
+        }
 
 
-def get_settings() -> Settings:
-    return Settings()
+class _Given(Settings):
+    """Validated like Settings, from the values passed in and nothing else."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: Any, *_: Any, **__: Any
+    ) -> tuple[Any, ...]:
+        return (init_settings,)
+

@@ -42,16 +42,22 @@ class Download:
 
 
 def file_name(colour: Colour | str, year: int, month: int) -> str:
+    """The release's name for a month, the one place it is spelt out."""
     return f"{Colour(colour).value}_tripdata_{year}-{month:02d}.csv.gz"
 
 
+def release_path(colour: Colour | str, year: int, month: int) -> str:
+    """Where a month sits below the release's base URL (the GitHub release layout):
+    ``{colour}/{file name}``. Mirrors and the cache lay their files out the same way."""
+    return f"{Colour(colour).value}/{file_name(colour, year, month)}"
+
+
 def url_for(base_url: str, colour: Colour | str, year: int, month: int) -> str:
-    """``{base}/{colour}/{colour}_tripdata_{year}-{month:02}.csv.gz``, the GitHub release layout."""
-    return f"{base_url.rstrip('/')}/{Colour(colour).value}/{file_name(colour, year, month)}"
+    return f"{base_url.rstrip('/')}/{release_path(colour, year, month)}"
 
 
 def cache_path(cache_dir: Path, colour: Colour | str, year: int, month: int) -> Path:
-    return cache_dir / Colour(colour).value / file_name(colour, year, month)
+    return cache_dir / release_path(colour, year, month)
 
 
 def sha256_of(path: Path) -> str:

@@ -82,7 +82,7 @@ def test_code_and_venv_are_read_only_for_the_runtime_user() -> None:
 def test_a_cpu_limited_container_sizes_its_transform_to_the_quota() -> None:
     """`docker run --cpus 1` on a bigger host: one parse thread, one transform at once
     (os.cpu_count() would say the host's count)."""
-    probe = "from taxi_etl import transform as t; print(t._WORKERS, t.CONCURRENT, t._CPUS)"
+    probe = "from taxi_etl.transform import cpus as t; print(t.WORKERS, t.CONCURRENT, t.CPUS)"
     limited = ["docker", "run", "--rm", "--cpus", "1", "--entrypoint", "python", IMAGE]
     assert run([*limited, "-c", probe]).stdout.split() == ["1", "1", "1"]
     free = run(["docker", "run", "--rm", "--entrypoint", "python", IMAGE, "-c", probe])

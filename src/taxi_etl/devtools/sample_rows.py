@@ -1,122 +1,21 @@
-"""Synthetic NYC TLC monthly trip files (csv.gz) for the offline demo, tests and benchmarks.
+"""The values of sample months: realistic shapes (hour of day, zone popularity, fares
+by distance), the real files' text formats, and the ground truth the tests rely on.
 
-The real files cannot be downloaded here, so this writes months that reproduce the quirks
-the ETL has to survive: exact headers per colour, integer codes written as ``1`` or ``1.0``,
-decimals written both as ``.20`` and ``0.5``, a tail of rows without metadata, empty
-``ehail_fee``, and a few pickups outside the month.  Sizes and gzip ratios are close to
-the real files so downloads and transforms can be benchmarked.
-
-Ground truth, so tests can assert exact counts without re-reading the file:
-
-* the last :func:`missing_metadata_count` rows of a yellow/green month have empty
-  VendorID, passenger_count, RatecodeID, store_and_fwd_flag and payment_type (and
-  trip_type for green); fhv files have no such tail;
-* exactly :func:`outside_month_count` rows have a pickup outside ``[month start, next
-  month start)``: row 0 is in the previous month, later ones alternate between an
-  earlier month and the next month.  Every other pickup is inside the month.
-
-Output is deterministic for given arguments: the chunk size is fixed, every chunk has its
-own seeded generator and the gzip header carries no name or timestamp.
+Any chunk of a month can be produced on its own (each has its own seeded generator), so
+months are generated in bounded memory, and the same arguments give the same rows.
 """
 
 from __future__ import annotations
 
 import calendar
-import os
-import struct
-import tempfile
-import zlib
-from collections import deque
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.csv as pacsv
-
-__all__ = [
-    "CHUNK_ROWS",
-    "COLOURS",
-    "HEADERS",
-    "file_name",
-    "generate_month",
-    "missing_metadata_count",
-    "outside_month_count",
-    "write_mirror",
-]
-
-HEADERS: dict[str, list[str]] = {
-    "yellow": [
-        "VendorID",
-        "tpep_pickup_datetime",
-        "tpep_dropoff_datetime",
-        "passenger_count",
-        "trip_distance",
-        "RatecodeID",
-        "store_and_fwd_flag",
-        "PULocationID",
-        "DOLocationID",
-        "payment_type",
-        "fare_amount",
-        "extra",
-        "mta_tax",
-        "tip_amount",
-        "tolls_amount",
-        "improvement_surcharge",
-        "total_amount",
-        "congestion_surcharge",
-    ],
-    "green": [
-        "VendorID",
-        "lpep_pickup_datetime",
-        "lpep_dropoff_datetime",
-        "store_and_fwd_flag",
-        "RatecodeID",
-        "PULocationID",
-        "DOLocationID",
-        "passenger_count",
-        "trip_distance",
-        "fare_amount",
-        "extra",
-        "mta_tax",
-        "tip_amount",
-        "tolls_amount",
-        "ehail_fee",
-        "improvement_surcharge",
-        "total_amount",
-        "payment_type",
-        "trip_type",
-        "congestion_surcharge",
-    ],
-    "fhv": [
-        "dispatching_base_num",
-        "pickup_datetime",
-        "dropOff_datetime",
-        "PUlocationID",
-        "DOlocationID",
-        "SR_Flag",
-        "Affiliated_base_number",
-    ],
-    "fhv_2019": [
-        "dispatching_base_num",
-        "pickup_datetime",
-        "dropoff_datetime",
-        "PULocationID",
-        "DOLocationID",
-        "SR_Flag",
-    ],
-}
 
 COLOURS: tuple[str, ...] = ("yellow", "green", "fhv")
-
-#: Rows generated and written per step.  Part of the output's identity: changing it
-#: changes the bytes produced for a given seed.
-CHUNK_ROWS = 200_000
 
 _MISSING_METADATA_PERCENT = 3
 _OUTSIDE_MONTH_EVERY = 2000  # 0.05 %
@@ -139,7 +38,7 @@ _DAY_CDF_Y = np.linspace(0.0, 1.0, 25)
 
 def missing_metadata_count(rows: int, colour: str = "yellow") -> int:
     """Number of trailing rows without vendor/payment metadata (0 for fhv)."""
-    _check_colour(colour)
+    check_colour(colour)
     return 0 if colour == "fhv" else rows * _MISSING_METADATA_PERCENT // 100
 
 
@@ -148,141 +47,7 @@ def outside_month_count(rows: int) -> int:
     return 0 if rows < 2 else max(1, rows // _OUTSIDE_MONTH_EVERY)
 
 
-def file_name(colour: str, year: int, month: int) -> str:
-    """Release asset name, e.g. ``yellow_tripdata_2021-01.csv.gz``."""
-    return f"{colour}_tripdata_{year}-{month:02}.csv.gz"
-
-
-def write_mirror(
-    root: Path, colour: str, year: int, months: Iterable[int], rows: int, *, seed: int = 0
-) -> list[Path]:
-    """Write months into `root/{colour}/{colour}_tripdata_{year}-{month:02}.csv.gz` (the
-    layout of the GitHub release mirror) and return the paths."""
-    paths = []
-    for month in months:
-        path = Path(root) / colour / file_name(colour, year, month)
-        generate_month(path, colour, year, month, rows, seed=seed)
-        paths.append(path)
-    return paths
-
-
-def generate_month(
-    path: Path,
-    colour: str,
-    year: int,
-    month: int,
-    rows: int,
-    *,
-    seed: int = 0,
-    header: str | None = None,
-    ints_as_floats: bool = False,
-    compresslevel: int = 6,
-) -> int:
-    """Write one month as csv.gz at `path` and return the number of data rows written.
-
-    `header` picks a variant from :data:`HEADERS` of the same colour (``"fhv_2019"`` for
-    the 6-column fhv files).  `ints_as_floats` writes id/code columns as ``1.0`` like the
-    2021-06 release instead of ``1`` like 2021-01.  The file is written next to `path`
-    and renamed into place, so a mirror serving the directory never sees half a file.
-    Rows are generated in chunks of :data:`CHUNK_ROWS` and gzip runs on worker threads,
-    so memory stays bounded and gzip (the slowest part) uses every core.
-    """
-    _check_colour(colour)
-    key = colour if header is None else header
-    if key not in HEADERS or not (key == colour or key.startswith(colour + "_")):
-        raise ValueError(f"header {key!r} is not a {colour} variant of {sorted(HEADERS)}")
-    if not 1 <= month <= 12:
-        raise ValueError(f"month must be 1..12, got {month}")
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    if not 0 <= compresslevel <= 9:
-        raise ValueError(f"compresslevel must be 0..9, got {compresslevel}")
-
-    names = HEADERS[key]
-    month_ctx = _Month(colour, year, month, rows, seed, ints_as_floats)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    options = pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=8192)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as raw, _ParallelGzip(raw, compresslevel) as gz:
-            gz.write((",".join(names) + "\n").encode())
-            for start in range(0, rows, CHUNK_ROWS):
-                columns = month_ctx.chunk(start, min(start + CHUNK_ROWS, rows))
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(pa.table(columns[: len(names)], names=names), sink, options)
-                gz.write(sink.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; mirrors and containers must read it
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return rows
-
-
-class _ParallelGzip:
-    """Single-member gzip compressed on worker threads, the way pigz does it.
-
-    Each block is raw deflate primed with the previous 32 KiB and ended with a sync
-    flush, so the concatenation is one ordinary deflate stream that every gunzip reads
-    while zlib (which releases the GIL) runs on several cores.  The header has no name or
-    mtime, so equal input gives equal bytes.
-    """
-
-    _BLOCK = 1 << 20
-    _WINDOW = 1 << 15
-
-    def __init__(self, raw: BinaryIO, level: int) -> None:
-        self._raw = raw
-        self._level = level
-        workers = max(1, min(4, os.cpu_count() or 1))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="taxi-etl-gzip")
-        self._max_pending = 2 * workers
-        self._pending: deque[Future[bytes]] = deque()
-        self._crc = 0
-        self._size = 0
-        self._window = b""
-        xfl = 2 if level == 9 else 4 if level == 1 else 0
-        raw.write(struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, xfl, 255))
-
-    def __enter__(self) -> _ParallelGzip:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc_type is None:
-                self._drain(0)
-                self._raw.write(zlib.compressobj(self._level, zlib.DEFLATED, -15).flush())
-                self._raw.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
-        finally:
-            for future in self._pending:
-                future.cancel()
-            self._pool.shutdown(wait=True)
-
-    def write(self, data: bytes | pa.Buffer) -> None:
-        view = memoryview(data)
-        for offset in range(0, len(view), self._BLOCK):
-            block = view[offset : offset + self._BLOCK]
-            self._crc = zlib.crc32(block, self._crc)
-            self._size += len(block)
-            self._pending.append(self._pool.submit(self._deflate, block, self._window))
-            self._window = (self._window + bytes(block[-self._WINDOW :]))[-self._WINDOW :]
-            self._drain(self._max_pending)
-
-    def _drain(self, keep: int) -> None:
-        while len(self._pending) > keep:
-            self._raw.write(self._pending.popleft().result())
-
-    def _deflate(self, block: memoryview, window: bytes) -> bytes:
-        if window:
-            c = zlib.compressobj(self._level, zlib.DEFLATED, -15, zdict=window)
-        else:
-            c = zlib.compressobj(self._level, zlib.DEFLATED, -15)
-        return c.compress(block) + c.flush(zlib.Z_SYNC_FLUSH)
-
-
-def _check_colour(colour: str) -> None:
+def check_colour(colour: str) -> None:
     if colour not in COLOURS:
         raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
 
@@ -333,7 +98,7 @@ def _epoch(year: int, month: int) -> int:
     return calendar.timegm(datetime(year, month, 1).timetuple())
 
 
-class _Month:
+class MonthRows:
     """Everything needed to produce any chunk of one month independently."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The compose mirror's month sets (taxi_etl.offline_mirror), without Docker.
+"""The compose mirror's month sets (taxi_etl.devtools.offline_mirror), without Docker.
 
 The container tests rely on them: green 2019-12 for the backfill across a year boundary,
 and TAXI_ETL_MIRROR_EXTRA_MONTHS for the big month the fault tests interrupt.
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from taxi_etl import offline_mirror
-from taxi_etl.offline_mirror import MonthSet
+from taxi_etl.devtools import demo, offline_mirror
+from taxi_etl.devtools.demo import MonthSet
 from taxi_etl.params import Colour
 
 
 def test_defaults_cover_a_year_boundary_for_green() -> None:
-    served = {(s.colour, s.year, m) for s in offline_mirror.DEFAULT_SETS for m in s.months}
+    served = {(s.colour, s.year, m) for s in demo.MIRROR_SETS for m in s.months}
     assert {(Colour.green, 2019, 12), (Colour.green, 2020, 1), (Colour.green, 2020, 2)} <= served
 
 
@@ -37,7 +37,7 @@ def test_extra_months_from_the_environment(tmp_path: Path) -> None:
     assert offline_mirror.extra_sets("") == []
     with pytest.raises(SystemExit, match="TAXI_ETL_MIRROR_EXTRA_MONTHS"):
         offline_mirror.extra_sets("yellow:2019")
-    written = offline_mirror.generate(tmp_path, sets, rows=90)
+    written = demo.write_months(tmp_path, sets, rows=90)
     assert [p.name for p in written] == [
         "yellow_tripdata_2019-03.csv.gz",
         "fhv_tripdata_2019-05.csv.gz",

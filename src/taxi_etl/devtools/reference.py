@@ -6,7 +6,7 @@ whole month with ``pd.read_csv``, parses the two ``tpep_`` datetime columns with
 does exactly that, except that it finds the colour's own two datetime columns, so the
 green (``lpep_``) and fhv files, on which the course code crashes, can be compared too.
 Types are whatever pandas guesses, as in the course. Tests and ``benchmarks/`` use it;
-the pipeline never does. Run it alone with ``python -m taxi_etl.reference SRC DST``.
+the pipeline never does. Run it alone with ``python -m taxi_etl.devtools.reference SRC DST``.
 """
 
 from __future__ import annotations

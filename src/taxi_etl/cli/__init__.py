@@ -1,0 +1,102 @@
+"""The ``taxi-etl`` command. Exit status: 0 success, 2 bad parameters, 1 failure.
+
+Options must be spelt in full: argparse's prefix matching would take ``--source`` for
+``--source-url``, or ``--lak`` for ``--lake``, silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from taxi_etl.params import Colour, ParameterError, Runner
+
+__all__ = ["build_parser", "main"]
+
+
+def _load_options(parser: argparse.ArgumentParser) -> None:
+    """The options every loading command shares; each one maps onto a setting."""
+    parser.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
+    parser.add_argument("--source-url", help="base URL of the csv.gz releases")
+    parser.add_argument("--cache", help="download cache directory")
+    parser.add_argument("--force", action="store_true", help="reload months already loaded")
+    parser.add_argument("--concurrency", type=int, default=2, help="months loaded at once")
+    parser.add_argument(
+        "--runner",
+        choices=[r.value for r in Runner],
+        help="local: child flows here; dask: a task per month on Dask [local, or dask "
+        "when a Dask address is set]",
+    )
+    parser.add_argument(
+        "--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://HOST:8786"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from taxi_etl.cli import commands
+
+    parser = argparse.ArgumentParser(
+        prog="taxi-etl", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    colours = [c.value for c in Colour]
+
+    run = sub.add_parser("run", help="load months of one colour into the lake", allow_abbrev=False)
+    run.add_argument("--colour", "--color", required=True, choices=colours)
+    run.add_argument("--year", required=True, type=int)
+    run.add_argument(
+        "--months", required=True, nargs="+", help="month numbers: 1 2 3, 1,2,3 or 1-3"
+    )
+    _load_options(run)
+    run.set_defaults(func=commands.cmd_run)
+
+    back = sub.add_parser(
+        "backfill", help="load a month range, resumably, across years", allow_abbrev=False
+    )
+    back.add_argument("colour", choices=colours)
+    back.add_argument("range", help="YYYY-MM..YYYY-MM, inclusive, e.g. 2019-01..2021-07")
+    _load_options(back)
+    back.set_defaults(func=commands.cmd_backfill)
+
+    conv = sub.add_parser(
+        "convert", help="transform one local csv.gz into parquet", allow_abbrev=False
+    )
+    conv.add_argument("--colour", "--color", required=True, choices=colours)
+    conv.add_argument("--year", type=int, help="partition year (default: from the file name)")
+    conv.add_argument("--month", type=int, help="partition month (default: from the file name)")
+    conv.add_argument("src", type=Path)
+    conv.add_argument("dst", type=Path)
+    conv.set_defaults(func=commands.cmd_convert)
+
+    demo = sub.add_parser(
+        "demo", help="offline: sample months over a local mirror into a lake", allow_abbrev=False
+    )
+    demo.add_argument("--dir", default="data/demo", help="where the demo keeps lake and cache")
+    demo.add_argument("--lake", help="lake for the demo (default: DIR/lake)")
+    demo.add_argument("--rows", type=int, default=100_000, help="rows per sample month")
+    demo.set_defaults(func=commands.cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from taxi_etl.cli.output import console
+
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ParameterError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+    except Exception as exc:
+        console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}")
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""What the command prints: per-month result tables and the lake read back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from taxi_etl.params import Colour
+from taxi_etl.pipeline import MonthResult
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def results_table(title: str, results: Sequence[MonthResult]) -> Table:
+    table = Table(title=title)
+    for name in ("month", "status", "rows", "outside month", "detail"):
+        right = name in ("rows", "outside month")
+        # Fold rather than truncate: a path or an error is no use cut short.
+        table.add_column(name, justify="right" if right else "left", overflow="fold")
+    for r in results:
+        table.add_row(
+            r.partition.ym,
+            r.status.value,
+            f"{r.rows:,}" if r.rows is not None else "",
+            f"{r.outside_month:,}" if r.outside_month is not None else "",
+            r.error or r.uri or "",
+        )
+    return table
+
+
+def lake_summary(lake_path: str) -> Table:
+    """Read each colour back as one dataset: one schema, and its total rows."""
+    import pyarrow.dataset as ds
+
+    table = Table(title=f"lake {lake_path}")
+    for name in ("colour", "partitions", "rows", "columns", "one schema"):
+        table.add_column(name)
+    for colour in Colour:
+        root = Path(lake_path) / f"colour={colour.value}"
+        if not root.is_dir():
+            continue
+        dataset = ds.dataset(root, format="parquet", partitioning="hive")
+        schemas = {f.physical_schema.remove_metadata() for f in dataset.get_fragments()}
+        table.add_row(
+            colour.value,
+            str(len(dataset.files)),
+            f"{dataset.count_rows():,}",
+            str(len(dataset.schema)),
+            "yes" if len(schemas) == 1 else "NO",
+        )
+    return table

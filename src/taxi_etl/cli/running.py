@@ -1,0 +1,77 @@
+"""Running a flow from the command line and reading its outcome.
+
+Prefect is imported only here, and only by the commands that run flows, so ``convert``
+starts fast and small. Flows run on Prefect's embedded (ephemeral) API unless
+PREFECT_API_URL points at a server; its state lives in ``./.prefect`` unless
+PREFECT_HOME says else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from taxi_etl import embedded
+from taxi_etl.compat import silence_prefect2_deprecations
+from taxi_etl.pipeline import MonthResult
+
+
+def prefect_env() -> None:
+    """Defaults for the embedded mode; must run before prefect is imported."""
+    embedded.configure()
+    silence_prefect2_deprecations()
+
+
+def run_flow(which: Any, **parameters: Any) -> Any:
+    """Run a flow to its final state from synchronous code."""
+
+    async def main() -> Any:
+        return await which(**parameters, return_state=True)
+
+    return asyncio.run(main())
+
+
+def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
+    """(completed?, per-month results) of a parent or backfill run's final state."""
+    from taxi_etl.fanout import LoadFailed
+
+    try:
+        results: list[MonthResult] = state.result()
+    except LoadFailed as exc:
+        results = exc.results
+    return state.is_completed(), results
+
+
+def run_parent(**parameters: Any) -> Any:
+    """The parent flow's final state (a flow's parameters, by name)."""
+    prefect_env()
+    from taxi_etl import flows
+
+    return run_flow(flows.etl_parent_flow, **parameters)
+
+
+def run_backfill(**parameters: Any) -> Any:
+    prefect_env()
+    from taxi_etl import flows
+
+    return run_flow(flows.etl_backfill_flow, **parameters)
+
+
+@contextmanager
+def month_listener(listener: Callable[[MonthResult], None]) -> Iterator[None]:
+    """Call `listener` with each month's result as it finishes (a progress bar)."""
+    from taxi_etl import fanout
+
+    fanout.progress_listeners.append(listener)
+    try:
+        yield
+    finally:
+        fanout.progress_listeners.remove(listener)
+
+
+def finished(state: Any) -> tuple[bool, list[MonthResult]]:
+    """A CLI run's outcome; the home is now migrated, so the next start can be warm."""
+    embedded.record_full_start()
+    return outcome(state)

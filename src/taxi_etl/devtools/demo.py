@@ -1,0 +1,97 @@
+"""The sample months the demo, the compose mirror and the tests serve, written once.
+
+Each set names months of one colour and year; the months cover the header and
+number-format variants of the real files: fhv 2019-01 in the original 6-column header,
+and yellow 2021-03 with integer codes written as floats (``1.0``, as the 2021-06
+release does). Generation is deterministic (the seed is the month), so a file that is
+already there is the same file and is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from taxi_etl import source
+from taxi_etl.devtools import sample
+from taxi_etl.params import Colour, ParameterError, parse_months
+
+
+@dataclass(frozen=True)
+class MonthSet:
+    """Months of one colour and year, written ``colour:year:months[:rows]``
+    (``green:2020:1-2``, ``yellow:2019:3:1000000``); without rows, the caller's."""
+
+    colour: Colour
+    year: int
+    months: tuple[int, ...]
+    rows: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> MonthSet:
+        try:
+            colour, year, months, *rows = text.split(":")
+            if len(rows) > 1 or (rows and int(rows[0]) < 1):
+                raise ValueError("rows must be one positive number")
+            return cls(
+                Colour(colour),
+                int(year),
+                tuple(parse_months([months])),
+                int(rows[0]) if rows else None,
+            )
+        except (ValueError, ParameterError) as exc:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected colour:year:months[:rows], e.g. green:2020:1-2 ({exc})"
+            ) from None
+
+    def __str__(self) -> str:
+        text = f"{self.colour.value}:{self.year}:{','.join(map(str, self.months))}"
+        return text if self.rows is None else f"{text}:{self.rows}"
+
+
+#: What `taxi-etl demo` loads, and the months the tests' mirror serves.
+DEMO_SETS = (
+    MonthSet(Colour.yellow, 2021, (1, 2, 3)),
+    MonthSet(Colour.green, 2020, (1, 2)),
+    MonthSet(Colour.fhv, 2019, (1, 2)),
+)
+#: The compose mirror's: the demo's, and green 2019-12 for a backfill across a year.
+MIRROR_SETS = (*DEMO_SETS, MonthSet(Colour.green, 2019, (12,)))
+
+#: Months written in another of the real files' variants.
+_HEADERS = {(Colour.fhv, 2019, 1): "fhv_2019"}
+_INTS_AS_FLOATS = {(Colour.yellow, 2021, 3)}
+
+
+def rows_of(month_set: MonthSet, rows: int) -> int:
+    """The set's own rows, else `rows`; green months are a third the size, as in the
+    real data."""
+    if month_set.rows is not None:
+        return month_set.rows
+    return rows // 3 if month_set.colour is Colour.green else rows
+
+
+def write_months(root: Path, sets: Sequence[MonthSet], rows: int) -> list[Path]:
+    """Write every month of `sets` that is not already under `root`, in the release
+    layout (``source.release_path``); return the new files."""
+    written = []
+    for month_set in sets:
+        for month in month_set.months:
+            key = (month_set.colour, month_set.year, month)
+            path = root / source.release_path(*key)
+            if path.is_file():
+                continue
+            sample.generate_month(
+                path,
+                month_set.colour.value,
+                month_set.year,
+                month,
+                rows_of(month_set, rows),
+                seed=month,
+                header=_HEADERS.get(key),
+                ints_as_floats=key in _INTS_AS_FLOATS,
+            )
+            written.append(path)
+    return written

@@ -1,0 +1,183 @@
+"""The fan-out over a run's months: child flows in this process, or one task each on
+Dask; at most ``concurrency`` at once, each month's end reported as it comes.
+
+Tasks are async and push their work to a thread, so a parent can run several months
+at once on one event loop while downloads wait on the network and Arrow's C++ code
+runs without the GIL. Transforms take turns for the cores (pipeline.transform_month),
+so one month downloads while another transforms. (Prefect's own per-task work stays on
+the GIL; benchmarks/README.md measures what concurrency buys.)
+
+The flows are passed in, not imported: ``flows`` declares them and calls this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import get_run_logger
+
+from taxi_etl import artifacts, executors
+from taxi_etl.lake import open_lake, partition_key
+from taxi_etl.params import Colour, Partition, Runner
+from taxi_etl.pipeline import MonthResult, MonthStatus
+from taxi_etl.settings import Settings
+
+
+class LoadFailed(RuntimeError):
+    """At least one month of a parent run failed; the others still finished."""
+
+    def __init__(self, message: str, results: list[MonthResult]) -> None:
+        super().__init__(message, results)
+        self.results = results
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+#: Called with each month's result as it finishes; the CLI hangs its progress bar here.
+progress_listeners: list[Callable[[MonthResult], None]] = []
+
+
+class Progress:
+    """Reports each finished month: CLI listeners, and a backfill's progress artifact."""
+
+    def __init__(self, total: int, key: str | None) -> None:
+        self.total, self.key = total, key
+        self.done: list[MonthResult] = []
+
+    async def add(self, result: MonthResult) -> MonthResult:
+        self.done.append(result)
+        for listener in progress_listeners:
+            listener(result)
+        if self.key:
+            await artifacts.publish_progress(self.key, self.done, self.total)
+        return result
+
+
+#: The run's progress, for the Dask subflow, which runs in this process and context but
+#: takes only serialisable parameters.
+current_progress: ContextVar[Progress | None] = ContextVar("taxi_etl_progress", default=None)
+
+
+async def as_result(part: Partition, state: Any) -> MonthResult:
+    """A child flow's or Dask task's final state as the month's result; its error is
+    kept and reported, it does not stop the other months."""
+    data = await state.result(raise_on_failure=False, fetch=True)
+    if state.is_completed():
+        return data  # type: ignore[no-any-return]
+    if not isinstance(data, BaseException):
+        data = RuntimeError(f"ended {state.type.value}")
+    return MonthResult.failed(part, data)
+
+
+@dataclass(frozen=True)
+class MonthsRun:
+    """What a parent or backfill run asks for, as the flows received it."""
+
+    colour: Colour
+    months: list[tuple[int, int]]
+    force: bool
+    concurrency: int
+    lake: str | None
+    source_url: str | None
+    runner: Runner | None = None
+    dask_address: str | None = None
+    #: Skip months the lake holds completely, without a download: what makes a long
+    #: backfill cheap to resume.
+    skip_loaded: bool = False
+    progress_key: str | None = None
+
+    def partitions(self) -> list[Partition]:
+        return [Partition(self.colour, y, m) for y, m in self.months]
+
+
+async def _already_loaded(
+    run: MonthsRun, cfg: Settings, progress: Progress
+) -> dict[Partition, MonthResult]:
+    target = await asyncio.to_thread(open_lake, cfg.lake)
+    found = {}
+    for part in run.partitions():
+        manifest = await asyncio.to_thread(target.loaded, part)
+        if manifest is not None:
+            found[part] = await progress.add(MonthResult.skipped(target, part, manifest))
+    return found
+
+
+async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list[MonthResult]:
+    """Every month of `run`, as `child_flow` runs here or through `dask_flow` on Dask.
+
+    Returns the results in the order of ``run.months``.
+    """
+    cfg = Settings.with_overrides(lake=run.lake, source_url=run.source_url)
+    execution = executors.resolve(run.runner, run.dask_address, cfg)
+    progress = Progress(len(run.months), run.progress_key)
+    results: dict[Partition, MonthResult] = {}
+    if run.skip_loaded and not run.force:
+        results = await _already_loaded(run, cfg, progress)
+    todo = [p for p in run.partitions() if p not in results]
+    logger = get_run_logger()
+    logger.info("%d months to run on %s", len(todo), execution.describe())
+    if todo and execution.runner is Runner.dask:
+        token = current_progress.set(progress)
+        try:
+            on_dask = dask_flow.with_options(
+                task_runner=executors.task_runner(execution, run.concurrency)
+            )
+            ran = await on_dask(
+                run.colour, [p.ym for p in todo], run.force, run.lake, run.source_url
+            )
+        finally:
+            current_progress.reset(token)
+        results.update(zip(todo, ran, strict=True))
+    elif todo:
+        gate = asyncio.Semaphore(run.concurrency)
+
+        async def child(part: Partition) -> None:
+            async with gate:
+                state = await child_flow(
+                    part.month,
+                    part.year,
+                    part.colour,
+                    run.force,
+                    run.lake,
+                    run.source_url,
+                    return_state=True,
+                )
+            results[part] = await progress.add(await as_result(part, state))
+
+        await asyncio.gather(*(child(p) for p in todo))
+    ordered = [results[p] for p in run.partitions()]
+    for r in ordered:
+        logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
+    return ordered
+
+
+async def finish(
+    results: list[MonthResult], summary: str, *, fail_unpublished: bool
+) -> list[MonthResult]:
+    """Publish the run's summary, then fail it if a month failed.
+
+    Months the source has not published fail a parent run (it asked for them by name)
+    but only get a warning from a backfill (a range may run past the newest release).
+    """
+    await artifacts.publish_summary(summary, results)
+    unpublished = [r for r in results if r.status is MonthStatus.not_published]
+    if unpublished and not fail_unpublished:
+        get_run_logger().warning(
+            "not published (yet): %s", ", ".join(partition_key(r.partition) for r in unpublished)
+        )
+    bad = [
+        r
+        for r in results
+        if r.status is MonthStatus.failed
+        or (fail_unpublished and r.status is MonthStatus.not_published)
+    ]
+    if bad:
+        raise LoadFailed(
+            "; ".join(f"{partition_key(r.partition)}: {r.error}" for r in bad), results
+        )
+    return results

@@ -1,0 +1,68 @@
+"""A TLC file onto its colour's canonical schema, as one parquet file.
+
+Pure (a file in, a file and stats out) and streaming: memory is bounded by one row
+group, never by the size of the month. The pieces: ``conform`` (batches onto the
+schema, and the stats), ``csvgz`` (the course mirror's csv.gz), ``writer`` (row groups,
+atomic output) and ``cpus`` (how many threads and transforms this machine takes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from taxi_etl.params import Colour
+from taxi_etl.schemas import for_colour
+from taxi_etl.transform.conform import CorruptSource, TransformStats, month_bounds
+from taxi_etl.transform.cpus import CONCURRENT, available_cpus
+from taxi_etl.transform.csvgz import BLOCK_SIZE, convert_csv
+from taxi_etl.transform.writer import COMPRESSION
+
+__all__ = [
+    "BLOCK_SIZE",
+    "CONCURRENT",
+    "CorruptSource",
+    "TransformStats",
+    "available_cpus",
+    "convert",
+    "month_of",
+]
+
+_NAME = re.compile(r"(yellow|green|fhv)_tripdata_(\d{4})-(\d{2})")
+
+
+def month_of(path: Path) -> tuple[int, int] | None:
+    """The partition month from a TLC file name, for ``convert`` without --year/--month."""
+    match = _NAME.search(path.name)
+    return (int(match.group(2)), int(match.group(3))) if match else None
+
+
+def convert(
+    src: Path,
+    dst: Path,
+    colour: Colour | str,
+    *,
+    year: int | None = None,
+    month: int | None = None,
+    block_size: int = BLOCK_SIZE,
+    compression: str = COMPRESSION,
+    progress: Callable[[int], None] | None = None,
+) -> TransformStats:
+    """Transform one TLC file into one parquet file at ``dst``, atomically.
+
+    Without a year and month (nor a TLC file name to take them from), pickups are not
+    checked against a month and ``pickup_outside_month`` is null.
+    """
+    if year is None or month is None:
+        year, month = month_of(src) or (None, None)
+    bounds = month_bounds(year, month) if year and month else None
+    return convert_csv(
+        src,
+        dst,
+        for_colour(colour),
+        bounds,
+        block_size=block_size,
+        compression=compression,
+        progress=progress,
+    )

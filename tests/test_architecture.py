@@ -1,0 +1,100 @@
+"""The house rules, checked on the source: imports flow one way, from ``params`` up to
+``cli`` and ``deployments``; the runtime never imports the demo and test tooling; no
+module grows past 350 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "taxi_etl"
+
+#: Every runtime module, lowest first: each may import only modules before it.
+ORDER = [
+    "params",
+    "compat",
+    "settings",
+    "embedded",
+    "source",
+    "schemas",
+    "transform.cpus",
+    "transform.conform",
+    "transform.writer",
+    "transform.csvgz",
+    "transform",
+    "lake",
+    "quality",
+    "pipeline",
+    "artifacts",
+    "executors",
+    "notify",
+    "orphans",
+    "fanout",
+    "flows",
+    "cli.output",
+    "cli.running",
+    "cli.commands",
+    "cli",
+    "deployments.catalogue",
+    "deployments.settings",
+    "deployments.plan",
+    "deployments.apply",
+    "deployments.cli",
+    "deployments",
+]
+#: The one runtime import of the tooling: `taxi-etl demo` (lazily, inside the command).
+TOOLING_ALLOWED = {"cli.commands"}
+
+
+def _name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    _name(p): p for p in SRC.rglob("*.py") if p.name != "__main__.py" and _name(p) != ""
+}
+
+
+def _imports(path: Path) -> set[str]:
+    """The taxi_etl modules `path` imports, at any depth of the file: ``from taxi_etl.a
+    import b`` is module ``a.b`` when that is a module, else ``a``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "taxi_etl" or node.module.startswith("taxi_etl."):
+                base = node.module.removeprefix("taxi_etl").removeprefix(".")
+                for alias in node.names:
+                    name = f"{base}.{alias.name}".lstrip(".")
+                    found.add(name if name in MODULES else base)
+        elif isinstance(node, ast.Import):
+            found |= {
+                a.name.removeprefix("taxi_etl.")
+                for a in node.names
+                if a.name.startswith("taxi_etl.")
+            }
+    return found - {""}
+
+
+def test_every_runtime_module_has_its_place() -> None:
+    runtime = {m for m in MODULES if not m.startswith("devtools")}
+    assert runtime == set(ORDER)
+
+
+@pytest.mark.parametrize("module", ORDER)
+def test_imports_flow_one_way(module: str) -> None:
+    allowed = set(ORDER[: ORDER.index(module)])
+    own = {m for m in ORDER if m.startswith(module + ".")}  # a package's own modules
+    imported = _imports(MODULES[module]) - own
+    tooling = {m for m in imported if m.startswith("devtools")}
+    assert not tooling or module in TOOLING_ALLOWED, f"{module} imports tooling {tooling}"
+    upward = imported - allowed - tooling
+    assert not upward, f"{module} imports {sorted(upward)}, which come after it"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_is_over_350_lines(module: str) -> None:
+    lines = len(MODULES[module].read_text().splitlines())
+    assert lines <= 350, f"{module}: {lines} lines"
