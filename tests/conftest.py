@@ -7,7 +7,6 @@ with a fresh SQLite home per test session, set before prefect is first imported.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +34,7 @@ for key in [k for k in os.environ if k.startswith("TAXI_ETL_")]:
 from samples import MIRROR_SETS  # noqa: E402
 
 from taxi_etl.devtools import demo, mirror  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from taxi_etl.devtools.net import free_port  # noqa: E402
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ from typing import Any
 
 import pytest
 from compose_support import Report, report_for, require_docker
+
+from taxi_etl.devtools.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "taxi-etl:local"
@@ -54,16 +55,6 @@ ALL_DEPLOYMENTS = {
     "etl_parent_flow/custom",
     "etl_backfill_flow/backfill",
 }
-
-
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` if nothing listens there on 127.0.0.1, else a free port."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred or 0))
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _build_ca() -> Path | None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from taxi_etl import source, transform
+from taxi_etl import source
 from taxi_etl.devtools import sample
 from taxi_etl.devtools.reference import course_transform
 from taxi_etl.schemas import FLAG_COLUMN, SchemaError, for_colour
@@ -213,24 +212,3 @@ def test_convert_of_a_full_size_month_stays_under_250_mb(tmp_path: Path) -> None
     print(f"peak RSS of convert: {peak_mb:.0f} MB")
     assert peak_mb < 250
     assert pq.ParquetFile(dst).metadata.num_rows == rows
-
-
-@pytest.mark.parametrize(
-    ("files", "quota"),
-    [
-        ({"cpu.max": "max 100000\n"}, None),  # cgroup v2, no quota
-        ({"cpu.max": "100000 100000\n"}, 1),  # docker run --cpus 1
-        ({"cpu.max": "50000 100000\n"}, 1),  # half a CPU still gets one parse thread
-        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # v1
-        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
-        ({}, None),  # no cgroup files at all
-    ],
-)
-def test_available_cpus_honours_a_container_quota(
-    tmp_path: Path, files: dict[str, str], quota: int | None
-) -> None:
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    affinity = len(os.sched_getaffinity(0))
-    assert transform.available_cpus(tmp_path) == min(affinity, quota or affinity)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from taxi_etl import flows, source
-from taxi_etl.cli import main, running
+from taxi_etl.cli import running
 from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
 from taxi_etl.params import Colour
@@ -126,10 +126,3 @@ def test_cli_backfill_killed_midway_resumes(workdir: Path, backfill_mirror: Path
     assert plan.requests[path_of(2020, 11)] == 1
     assert plan.requests[path_of(2020, 12)] == 1
     assert rerun.stdout.count("skipped") == 2
-
-
-def test_bad_ranges_exit_2(workdir: Path) -> None:
-    assert main(["backfill", "yellow", "2021-07..2021-01"]) == 2
-    assert main(["backfill", "yellow", "2021-13"]) == 2
-    assert main(["backfill", "yellow", "2021-01..2021-02", "--concurrency", "0"]) == 2
-    assert list(workdir.iterdir()) == []

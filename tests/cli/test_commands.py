@@ -17,41 +17,6 @@ from taxi_etl.devtools import sample
 from taxi_etl.schemas import for_colour
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "taxi_etl", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-        timeout=300,
-    )
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--colour", "yellow", "--year", "2021", "--months", "13"], "months.0"),
-        (["--colour", "yellow", "--year", "2100", "--months", "1"], "year"),
-        (["--colour", "yellow", "--year", "2021", "--months", "1", "1"], "duplicate"),
-        (["--colour", "yellow", "--year", "2021", "--months", "jan"], "months"),
-    ],
-)
-def test_bad_parameters_exit_2_and_write_nothing(
-    workdir: Path, args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["run", *args, "--source-url", "http://127.0.0.1:9"]) == 2
-    assert needle in capsys.readouterr().err
-    assert list(workdir.iterdir()) == []
-
-
-def test_unknown_colour_is_a_usage_error(workdir: Path) -> None:
-    proc = cli("run", "--colour", "purple", "--year", "2021", "--months", "1", cwd=workdir)
-    assert proc.returncode == 2
-    assert "colour" in proc.stderr
-    assert list(workdir.iterdir()) == []
-
-
 def test_run_loads_and_reruns_as_noop(
     workdir: Path, mirror_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -126,14 +91,6 @@ def test_convert_needs_no_prefect(tmp_path: Path) -> None:
     assert pq.read_schema(tmp_path / "o.parquet").equals(for_colour("fhv").arrow)
 
 
-def test_convert_missing_input_exits_2(tmp_path: Path) -> None:
-    proc = cli(
-        "convert", "--colour", "fhv", str(tmp_path / "nope.csv.gz"), str(tmp_path / "o.parquet")
-    )
-    assert proc.returncode == 2
-    assert "not a file" in proc.stderr
-
-
 def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:
     """The README's first command, at a small size, in a fresh directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TAXI_ETL_"))}
@@ -154,23 +111,6 @@ def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:
         assert {f.physical_schema for f in dataset.get_fragments()} == {for_colour(colour).arrow}
     assert (tmp_path / ".prefect").is_dir()  # Prefect state stays in the project folder
     assert "one schema" in proc.stdout
-
-
-@pytest.mark.parametrize(
-    "abbreviated",
-    [["--lak", "x"], ["--source", "tlc"], ["--source-u", "http://127.0.0.1:9"], ["--conc", "1"]],
-)
-def test_abbreviated_options_are_refused(
-    workdir: Path, abbreviated: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """argparse would take `--lak` for `--lake` (or a future `--source` for
-    `--source-url`) without a word; a typo must not change what is loaded."""
-    args = ["run", "--colour", "green", "--year", "2020", "--months", "1", *abbreviated]
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    assert exit_.value.code == 2
-    assert "unrecognized arguments" in capsys.readouterr().err
-    assert list(workdir.iterdir()) == []
 
 
 def test_run_options_are_the_flow_runs_parameters(workdir: Path, mirror_url: str) -> None:
