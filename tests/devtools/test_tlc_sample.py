@@ -185,6 +185,7 @@ def test_file_has_the_month_schema_rows_and_truth(key: tuple[str, int, int], wri
     assert pf.metadata.num_rows == truth.rows == ROWS
     assert pf.metadata.num_row_groups == truth.row_groups == ROWS // GROUP
     assert [pf.metadata.row_group(i).num_rows for i in range(3)] == [GROUP] * 3
+    assert pf.metadata.row_group(0).column(0).compression == "SNAPPY"
     assert (truth.dataset, truth.year, truth.month, truth.era) == (*key, tlc.era(*key))
 
     table = pq.read_table(path)

@@ -181,7 +181,9 @@ NS_METADATA: dict[str, tuple[Month, Month]] = {
 }
 
 #: Month a charge first has values; before it the column (if present and typed double)
-#: is entirely null, as in the pre-charge months of the real files.
+#: is entirely null.  Inferred, not from footer scans: an all-null column comes out of
+#: pandas as double or as null type, which is how the flips above arose; yellow 2009-01's
+#: widely quoted first row has an empty mta_tax (2009-11, the MTA tax's start, is a guess).
 CHARGE_SINCE: dict[str, Month] = {
     "mta_tax": (2009, 11),
     "improvement_surcharge": (2015, 1),

@@ -25,9 +25,11 @@ What pyarrow 26 returns (the tests pin it):
 file: money and distances are integer hundredths / 100 (exact sums in :attr:`Truth.cents`),
 lat/lon multiples of 2**-20 degree (double sums exact in any order).  Output is deterministic
 for given arguments whatever `row_group_rows` is: every block of :data:`BLOCK_ROWS` rows has
-its own seeded generator.  Memory stays at about one row group.  Files are snappy-compressed
-like the real ones, written beside the destination and renamed into place.  On 2 shared
-cores a 4 M-row fhvhv month takes about 12 s (125 MB), a 1 M-row yellow 2009 month 3 s (34 MB).
+its own seeded generator.  Memory is bounded by one row group (peak RSS about 620 MB for
+fhvhv at the default 1 Mi rows).  Files are snappy-compressed like the real ones, written
+beside the destination and renamed into place.  Measured on 2 cores shared with other work
+(pyarrow 26, numpy 2.4): a 4 M-row fhvhv month, 125 MB, takes 6 s of CPU (19 s wall at load
+average 8); a 1 M-row yellow 2009 month, 34 MB, 1.7 s of CPU (4 s wall).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -52,22 +55,9 @@ from taxi_etl.devtools import tlc_eras as E
 from taxi_etl.devtools.tlc_eras import DATASETS, FIRST_MONTH, NS_METADATA, UNMAPPABLE, Month
 
 __all__ = [
-    "BLOCK_ROWS",
-    "DATASETS",
-    "FIRST_MONTH",
-    "NS_METADATA",
-    "ROW_GROUP_ROWS",
-    "UNMAPPABLE",
-    "Truth",
-    "era",
-    "far_future_row",
-    "file_name",
-    "generate_month",
-    "outside_month_count",
-    "representative_months",
-    "source_schema",
-    "write_zone_lookup",
-    "zone_rows",
+    *("BLOCK_ROWS", "DATASETS", "FIRST_MONTH", "NS_METADATA", "ROW_GROUP_ROWS", "UNMAPPABLE"),
+    *("Truth", "era", "far_future_row", "file_name", "generate_month", "outside_month_count"),
+    *("representative_months", "source_schema", "write_zone_lookup", "zone_rows"),
 ]
 
 #: Rows per row group: pyarrow's default, which the real files were written with.
@@ -145,8 +135,9 @@ def source_schema(dataset: str, year: int, month: int, *, embedded: bool = False
 
 
 def representative_months(dataset: str) -> list[tuple[int, int]]:
-    """Each era's first month and every month where a column's type flips, the first
-    month after the ns-metadata window too, so that a test over them covers every quirk."""
+    """Each era's first month, every month where a column's type flips, both ends of the
+    ns-metadata window and 2019-02 (fhv's 3019 dropoff; the congestion surcharge's start),
+    so that a test over them covers every quirk."""
     _check(dataset, *FIRST_MONTH[dataset])
     months = {first for first, _, _ in E.ERAS[dataset]}
     for history in E.TYPES[dataset].values():
@@ -177,13 +168,7 @@ def _outside_rows(rows: int) -> _I:
 
 
 def generate_month(
-    path: Path,
-    dataset: str,
-    year: int,
-    month: int,
-    rows: int,
-    *,
-    seed: int = 0,
+    path: Path, dataset: str, year: int, month: int, rows: int, *, seed: int = 0,
     row_group_rows: int = ROW_GROUP_ROWS,
 ) -> Truth:
     """Write one month at `path`, one row group per `row_group_rows` rows, and return what
@@ -197,30 +182,37 @@ def generate_month(
     schema = source_schema(dataset, year, month, embedded=True)
     ns = _ns_metadata(dataset, (year, month))
     gen = _Month(dataset, year, month, rows, seed)
-    path = Path(path)
+    # An ns-typed Arrow column written as TIMESTAMP(MICROS): the embedded schema keeps ns.
+    options = {"coerce_timestamps": "us", "allow_truncated_timestamps": True, "store_schema": True}
+    options["compression"] = "snappy"  # as the real files
+    with _replacing(Path(path)) as tmp, pq.ParquetWriter(tmp, schema, **options) as writer:
+        pending: list[pa.Table] = []
+        for a in range(0, rows, BLOCK_ROWS):
+            b = min(a + BLOCK_ROWS, rows)
+            cols = gen.block(a // BLOCK_ROWS, a, b)
+            pending.append(pa.table([gen.emit(f.name, cols[f.name], ns) for f in schema], schema))
+            while pending and (sum(len(t) for t in pending) >= row_group_rows or b == rows):
+                table = pa.concat_tables(pending)
+                writer.write_table(table.slice(0, row_group_rows), row_group_rows)
+                pending = [table.slice(row_group_rows)] if len(table) > row_group_rows else []
+    return gen.truth(-(-rows // row_group_rows), "ns" if ns else "us")
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temp file beside `path`, renamed onto it only if the block succeeds, so a mirror
+    serving the directory never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
-    options = {"coerce_timestamps": "us", "allow_truncated_timestamps": True, "store_schema": True}
     try:
-        with pq.ParquetWriter(tmp, schema, compression="snappy", **options) as writer:
-            pending: list[pa.Table] = []
-            for a in range(0, rows, BLOCK_ROWS):
-                b = min(a + BLOCK_ROWS, rows)
-                cols = gen.block(a // BLOCK_ROWS, a, b)
-                arrays = [gen.emit(f.name, cols[f.name], ns) for f in schema]
-                pending.append(pa.Table.from_arrays(arrays, schema=schema))
-                while pending and (sum(len(t) for t in pending) >= row_group_rows or b == rows):
-                    table = pa.concat_tables(pending)
-                    writer.write_table(table.slice(0, row_group_rows), row_group_rows)
-                    pending = [table.slice(row_group_rows)] if len(table) > row_group_rows else []
+        yield tmp
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; mirrors and containers must read it
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return gen.truth(-(-rows // row_group_rows), "ns" if ns else "us")
 
 
 def zone_rows(revision: str) -> list[tuple[int, str, str, str]]:
@@ -249,18 +241,10 @@ def write_zone_lookup(path: Path, revision: str) -> list[tuple[int, str, str, st
     """Write :func:`zone_rows` as ``taxi_zone_lookup.csv``, quoted like the real file (every
     text field in double quotes, ids bare; beware pandas reads "NA" and "N/A" as NaN)."""
     rows = zone_rows(revision)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with open(tmp, "w", newline="", encoding="ascii") as f:
-            writer = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-            writer.writerow(["LocationID", "Borough", "Zone", "service_zone"])
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _replacing(Path(path)) as tmp, open(tmp, "w", newline="", encoding="ascii") as f:
+        writer = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        writer.writerow(["LocationID", "Borough", "Zone", "service_zone"])
+        writer.writerows(rows)
     return rows
 
 
