@@ -20,9 +20,9 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from taxi_etl import artifacts, executors
+from taxi_etl import artifacts, executors, pipeline, source
 from taxi_etl.lake import open_lake, partition_key
-from taxi_etl.params import Colour, Partition, Runner
+from taxi_etl.params import Colour, Partition, Runner, Source
 from taxi_etl.pipeline import MonthResult, MonthStatus
 from taxi_etl.settings import Settings
 
@@ -37,6 +37,9 @@ class LoadFailed(RuntimeError):
     def __str__(self) -> str:
         return str(self.args[0])
 
+
+#: Months whose host is asked at once by a triage (HEAD requests; no downloads).
+TRIAGE_AT_ONCE = 8
 
 #: Called with each month's result as it finishes; the CLI hangs its progress bar here.
 progress_listeners: list[Callable[[MonthResult], None]] = []
@@ -76,7 +79,7 @@ async def as_result(part: Partition, state: Any) -> MonthResult:
 
 @dataclass(frozen=True)
 class MonthsRun:
-    """What a parent or backfill run asks for, as the flows received it."""
+    """What a parent, backfill or catch-up run asks for, as the flows received it."""
 
     colour: Colour
     months: list[tuple[int, int]]
@@ -84,27 +87,67 @@ class MonthsRun:
     concurrency: int
     lake: str | None
     source_url: str | None
+    source: Source | None = None
     runner: Runner | None = None
     dask_address: str | None = None
-    #: Skip months the lake holds completely, without a download: what makes a long
-    #: backfill cheap to resume.
-    skip_loaded: bool = False
+    #: Ask each month's host first, here, and start no run for a month the lake holds
+    #: in its current version: what makes a long backfill cheap to resume and re-run.
+    triage: bool = False
+    #: Stop at the first month the host has not published (a catch-up to the newest).
+    stop_at_unpublished: bool = False
     progress_key: str | None = None
 
     def partitions(self) -> list[Partition]:
         return [Partition(self.colour, y, m) for y, m in self.months]
 
 
-async def _already_loaded(
+async def _triage_one(lake: Any, part: Partition, cfg: Settings, probe_all: bool) -> Any:
+    """A month's result if it needs no run (held, or not published), else None."""
+    held = await asyncio.to_thread(lake.loaded, part)
+    if held is None and not probe_all:
+        return None  # new: its run asks the host
+    try:
+        remote = await asyncio.to_thread(pipeline.probe, part, cfg)
+    except source.NotPublished as exc:
+        if held is None:
+            return MonthResult.failed(part, exc)
+        gone = pipeline.Verdict(part, MonthStatus.skipped, held, "the host no longer has it")
+        return MonthResult.held(lake, gone)
+    except source.SourceError as exc:
+        return MonthResult.failed(part, exc)
+    if held is None:
+        return None
+    verdict = pipeline.decide(lake, part, remote, cfg, force=False)
+    return None if verdict.load or verdict.compare_sha else MonthResult.held(lake, verdict)
+
+
+async def _triage(
     run: MonthsRun, cfg: Settings, progress: Progress
-) -> dict[Partition, MonthResult]:
-    target = await asyncio.to_thread(open_lake, cfg.lake)
-    found = {}
-    for part in run.partitions():
-        manifest = await asyncio.to_thread(target.loaded, part)
-        if manifest is not None:
-            found[part] = await progress.add(MonthResult.skipped(target, part, manifest))
-    return found
+) -> tuple[list[Partition], dict[Partition, MonthResult]]:
+    """The months to run, and the results of those that need none. With
+    `stop_at_unpublished` the months after the first unpublished one are dropped."""
+    lake = await asyncio.to_thread(open_lake, cfg.lake)
+    gate = asyncio.Semaphore(TRIAGE_AT_ONCE)
+    parts = run.partitions()
+
+    async def one(part: Partition) -> Any:
+        async with gate:
+            return await _triage_one(lake, part, cfg, run.stop_at_unpublished)
+
+    found = dict(zip(parts, await asyncio.gather(*(one(p) for p in parts)), strict=True))
+    if run.stop_at_unpublished:
+        first = next((p for p in parts if _unpublished(found[p])), None)
+        parts = [p for p in parts if first is None or p <= first]
+    progress.total = len(parts)
+    results = {}
+    for part in parts:
+        if found[part] is not None:
+            results[part] = await progress.add(found[part])
+    return [p for p in parts if p not in results], results
+
+
+def _unpublished(result: MonthResult | None) -> bool:
+    return result is not None and result.status is MonthStatus.not_published
 
 
 async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list[MonthResult]:
@@ -112,13 +155,12 @@ async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list
 
     Returns the results in the order of ``run.months``.
     """
-    cfg = Settings.with_overrides(lake=run.lake, source_url=run.source_url)
+    cfg = Settings.with_overrides(lake=run.lake, source_url=run.source_url, source=run.source)
     execution = executors.resolve(run.runner, run.dask_address, cfg)
     progress = Progress(len(run.months), run.progress_key)
-    results: dict[Partition, MonthResult] = {}
-    if run.skip_loaded and not run.force:
-        results = await _already_loaded(run, cfg, progress)
-    todo = [p for p in run.partitions() if p not in results]
+    todo, results = run.partitions(), dict[Partition, MonthResult]()
+    if run.triage and not run.force:
+        todo, results = await _triage(run, cfg, progress)
     logger = get_run_logger()
     logger.info("%d months to run on %s", len(todo), execution.describe())
     if todo and execution.runner is Runner.dask:
@@ -128,7 +170,7 @@ async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list
                 task_runner=executors.task_runner(execution, run.concurrency)
             )
             ran = await on_dask(
-                run.colour, [p.ym for p in todo], run.force, run.lake, run.source_url
+                run.colour, [p.ym for p in todo], run.force, run.lake, run.source_url, run.source
             )
         finally:
             current_progress.reset(token)
@@ -145,12 +187,13 @@ async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list
                     run.force,
                     run.lake,
                     run.source_url,
+                    run.source,
                     return_state=True,
                 )
             results[part] = await progress.add(await as_result(part, state))
 
         await asyncio.gather(*(child(p) for p in todo))
-    ordered = [results[p] for p in run.partitions()]
+    ordered = [results[p] for p in run.partitions() if p in results]
     for r in ordered:
         logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
     return ordered

@@ -6,20 +6,17 @@ fan-out over months is ``fanout``, what a run shows in the UI is ``artifacts``.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.filesystems import LocalFileSystem
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
-from prefect.tasks import task_input_hash
 
-from taxi_etl import artifacts, fanout, orphans, pipeline, quality, source
+from taxi_etl import fanout, orphans, pipeline
+from taxi_etl.dask_months import etl_dask_months
 from taxi_etl.fanout import LoadFailed
-from taxi_etl.lake import Lake, open_lake
+from taxi_etl.lake import open_lake
 from taxi_etl.notify import notify_failure
 from taxi_etl.params import (
+    TLC_FIRST_MONTH,
     Colour,
     Concurrency,
     DaskAddress,
@@ -28,83 +25,32 @@ from taxi_etl.params import (
     ParameterError,
     Partition,
     Runner,
+    Source,
     Year,
+    YearMonth,
+    check_exists,
     parse_month_range,
     previous_month,
 )
 from taxi_etl.params import validate as validate_params
-from taxi_etl.pipeline import MonthResult
+from taxi_etl.pipeline import MonthResult, MonthStatus
 from taxi_etl.settings import Settings
+from taxi_etl.tasks import (
+    check_month,
+    fetch,
+    prepare_result_storage,
+    transform_month,
+    write_month,
+)
 
 __all__ = [
     "LoadFailed",
     "etl_backfill_flow",
+    "etl_catchup_flow",
     "etl_dask_months",
     "etl_parent_flow",
     "etl_web_to_gcs",
 ]
-
-
-# Where the cached fetch results go. Prefect saves an anonymous block for it on first
-# use; two children doing that at once deadlock SQLite ("database is locked"), so the
-# parent saves it once before it starts them (see _prepare_result_storage).
-RESULT_STORAGE = LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value()))
-
-
-async def _prepare_result_storage() -> None:
-    if RESULT_STORAGE._block_document_id is None:
-        await RESULT_STORAGE._save(is_anonymous=True, overwrite=True)
-
-
-@task(
-    name="fetch",
-    result_storage=RESULT_STORAGE,
-    cache_key_fn=task_input_hash,
-    cache_expiration=timedelta(days=1),
-)
-async def fetch(part: Partition, cfg: Settings) -> source.Download:
-    get_run_logger().info(
-        "downloading %s", source.url_for(cfg.source_url, part.colour, part.year, part.month)
-    )
-    return await asyncio.to_thread(pipeline.fetch, part, cfg)
-
-
-@task(name="transform")
-async def transform_month(
-    part: Partition, download: source.Download, cfg: Settings
-) -> pipeline.Transformed:
-    t = await asyncio.to_thread(pipeline.transform_month, part, download, cfg)
-    get_run_logger().info(
-        "%s: %d rows, %s outside the month, %d bytes of parquet",
-        part,
-        t.stats.rows,
-        t.stats.outside_month,
-        t.stats.bytes,
-    )
-    return t
-
-
-@task(name="quality")
-async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.CheckResult]:
-    results = await asyncio.to_thread(pipeline.check, part, t)
-    await artifacts.publish_quality(part, results, t.stats)
-    quality.enforce(results, str(part))  # a failed check stops the partition here
-    return results
-
-
-@task(name="write")
-async def write_month(
-    lake: Lake,
-    part: Partition,
-    t: pipeline.Transformed,
-    checks: list[quality.CheckResult],
-    download: source.Download,
-) -> MonthResult:
-    result = await asyncio.to_thread(
-        pipeline.publish, lake, part, t, checks, download, str(flow_run.id or "") or None
-    )
-    get_run_logger().info("published %s", result.uri)
-    return result
 
 
 @flow(name="etl_web_to_gcs", flow_run_name="{colour}-{year}-{month:02d}")
@@ -115,88 +61,49 @@ async def etl_web_to_gcs(
     force: bool = False,
     lake: str | None = None,
     source_url: str | None = None,
+    source: Source | None = None,
 ) -> MonthResult:
-    """Load one month of TLC trips into the lake.
+    """Load one month of TLC trips into the lake, if its host has a version the lake
+    does not hold.
 
     Args:
         month: Month to load, 1-12.
         year: Year to load.
-        colour: yellow, green or fhv.
-        force: Reload even if the lake already holds this exact source file.
+        colour: yellow, green, fhv or fhvhv.
+        force: Reload even if the lake already holds this version of the month.
         lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
             defaults to TAXI_ETL_LAKE.
-        source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+        source_url: Base URL of the source's files; defaults to TAXI_ETL_SOURCE_URL,
+            else the source's own host.
+        source: dtc (the course's csv.gz mirror) or tlc (the TLC's parquet files);
+            defaults to TAXI_ETL_SOURCE, else dtc.
     """
-    cfg = Settings.with_overrides(lake=lake, source_url=source_url)
+    cfg = Settings.with_overrides(lake=lake, source_url=source_url, source=source)
     part = Partition(colour, year, month)
-    # The cache key is the inputs; if the cached file is gone, refresh rather than
-    # return a path that no longer exists.
-    cached = source.cache_path(cfg.cache, part.colour, year, month)
-    download = await fetch.with_options(refresh_cache=not cached.exists())(part, cfg)
+    check_exists(cfg.source, part.colour, [(year, month)])
+    logger = get_run_logger()
+    remote = await asyncio.to_thread(pipeline.probe, part, cfg)
     # Off the event loop: a gcs-block:// lake loads a Prefect block synchronously.
     target = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)
-    kept = await asyncio.to_thread(pipeline.current, target, part, download, force)
-    if kept is not None:
-        get_run_logger().info(
-            "%s is current (source sha256 %s); skipped", part, download.sha256[:12]
+    verdict = await asyncio.to_thread(pipeline.decide, target, part, remote, cfg, force)
+    if not verdict.load:
+        logger.info(
+            "%s: %s%s", part, verdict.status, f" ({verdict.reason})" if verdict.reason else ""
         )
-        return MonthResult.skipped(target, part, kept)
+        return MonthResult.held(target, verdict)
+    # If the cached file is gone, refresh rather than return a path that is no more.
+    cached = pipeline.download_path(part, cfg)
+    download = await fetch.with_options(refresh_cache=not cached.exists())(part, cfg, remote)
+    same = await asyncio.to_thread(pipeline.unchanged, target, verdict, download)
+    if same is not None:
+        logger.info("%s is unchanged (sha256 %s); skipped", part, download.sha256[:12])
+        return MonthResult.held(target, pipeline.Verdict(part, MonthStatus.skipped, same))
     t = await transform_month(part, download, cfg)
     try:
         checks = await check_month(part, t)
-        return await write_month(target, part, t, checks, download)
+        return await write_month(target, verdict, t, checks, download, cfg)
     finally:
         t.parquet.unlink(missing_ok=True)
-
-
-@task(name="load_month", task_run_name="load-{part.colour}-{part.year}-{part.month:02d}")
-async def load_on_worker(
-    part: Partition, cfg: Settings, force: bool, flow_run_id: str | None
-) -> MonthResult:
-    """A whole month on whichever Dask worker runs it: the staged parquet never leaves
-    that machine, the worker writes the lake itself, and only the result comes back.
-
-    If a worker dies, Dask reruns its month elsewhere, and also months whose results
-    were held only on it; such a rerun finds its partition current and writes nothing.
-    """
-    seen: list[tuple[Any, ...]] = []
-    try:
-        return await asyncio.to_thread(
-            pipeline.load_month,
-            part,
-            cfg,
-            force=force,
-            flow_run_id=flow_run_id,
-            on_checks=lambda *checked: seen.append(checked),
-            keep_download=False,
-        )
-    finally:
-        for checked in seen:
-            await artifacts.publish_quality(*checked)
-
-
-@flow(name="etl_dask_months", flow_run_name="{colour}-on-dask")
-async def etl_dask_months(
-    colour: Colour,
-    months: list[str],
-    force: bool = False,
-    lake: str | None = None,
-    source_url: str | None = None,
-) -> list[MonthResult]:
-    """The months (YYYY-MM) of a parent or backfill run, one task each on Dask.
-
-    Its task runner is chosen per run by the parent (executors.task_runner).
-    """
-    cfg = Settings.with_overrides(lake=lake, source_url=source_url)
-    run_id = str(flow_run.id or "") or None
-    progress = fanout.current_progress.get() or fanout.Progress(len(months), None)
-    parts = [Partition(colour, y, m) for ym in months for y, m in parse_month_range(ym)]
-    futures = [await load_on_worker.submit(p, cfg, force, run_id) for p in parts]
-
-    async def one(part: Partition, future: Any) -> MonthResult:
-        return await progress.add(await fanout.as_result(part, await future.wait()))
-
-    return list(await asyncio.gather(*(one(p, f) for p, f in zip(parts, futures, strict=True))))
 
 
 def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, list[int]]:
@@ -213,15 +120,16 @@ def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, lis
 
 
 async def _run(run: fanout.MonthsRun, summary: str, *, fail_unpublished: bool) -> list[MonthResult]:
-    """The parent and backfill flows' common body: reap what an earlier run that died
-    left Running, run the months, then the summary and the failure report."""
+    """The parent, backfill and catch-up flows' common body: reap what an earlier run
+    that died left Running, run the months, then the summary and the failure report."""
+    check_exists(run.source or Settings().source, run.colour, run.months)
     await orphans.reap()
-    await _prepare_result_storage()
+    await prepare_result_storage()
     results = await fanout.run_months(run, child_flow=etl_web_to_gcs, dask_flow=etl_dask_months)
     return await fanout.finish(results, summary, fail_unpublished=fail_unpublished)
 
 
-# The two flows' Args blocks repeat each other on purpose: Prefect reads each flow's
+# The flows' Args blocks repeat each other on purpose: Prefect reads each flow's
 # docstring for the UI's parameter descriptions.
 @flow(
     name="etl_parent_flow",
@@ -238,6 +146,7 @@ async def etl_parent_flow(
     source_url: str | None = None,
     runner: Runner | None = None,
     dask_address: DaskAddress | None = None,
+    source: Source | None = None,
 ) -> list[MonthResult]:
     """Load several months of one colour, a bounded number at a time.
 
@@ -245,18 +154,21 @@ async def etl_parent_flow(
         months: Months to load (1-12). Leave empty together with year on a schedule
             to load the month before the run's scheduled start.
         year: Year of the months.
-        colour: yellow, green or fhv.
-        force: Reload months even if the lake already holds their exact source file.
+        colour: yellow, green, fhv or fhvhv.
+        force: Reload months even if the lake already holds this version of them.
         concurrency: How many months load at once (on Dask without an address: the
             local cluster's worker count).
         lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
             defaults to TAXI_ETL_LAKE.
-        source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+        source_url: Base URL of the source's files; defaults to TAXI_ETL_SOURCE_URL,
+            else the source's own host.
         runner: local (child flows in this process) or dask (one task per month on a
             Dask cluster); defaults to TAXI_ETL_RUNNER, else dask when a Dask address
             is set, else local.
         dask_address: Scheduler of an existing Dask cluster (tcp://host:8786);
             defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
+        source: dtc (the course's csv.gz mirror) or tlc (the TLC's parquet files);
+            defaults to TAXI_ETL_SOURCE, else dtc.
     """
     year, months = resolve_months(months, year)
     params = validate_params(colour, year, months)
@@ -267,6 +179,7 @@ async def etl_parent_flow(
         concurrency=concurrency,
         lake=lake,
         source_url=source_url,
+        source=source,
         runner=runner,
         dask_address=dask_address,
     )
@@ -287,27 +200,32 @@ async def etl_backfill_flow(
     source_url: str | None = None,
     runner: Runner | None = None,
     dask_address: DaskAddress | None = None,
+    source: Source | None = None,
 ) -> list[MonthResult]:
     """Load a range of months that may span years; resumable.
 
-    Months the lake already holds are skipped without a download, so an interrupted
-    backfill picks up where it stopped. Months the release has not published are
+    Months the lake holds in the version their host has now are skipped without a
+    download or a run, so an interrupted backfill picks up where it stopped and a
+    re-run reloads only what was republished. Months the source has not published are
     reported at the end; any other failure fails the run after the rest finished.
 
     Args:
         months: Inclusive range YYYY-MM..YYYY-MM, e.g. 2019-01..2021-07.
-        colour: yellow, green or fhv.
+        colour: yellow, green, fhv or fhvhv.
         force: Reload months even if the lake already holds them.
         concurrency: How many months load at once (on Dask without an address: the
             local cluster's worker count).
         lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
             defaults to TAXI_ETL_LAKE.
-        source_url: Base URL of the csv.gz releases; defaults to TAXI_ETL_SOURCE_URL.
+        source_url: Base URL of the source's files; defaults to TAXI_ETL_SOURCE_URL,
+            else the source's own host.
         runner: local (child flows in this process) or dask (one task per month on a
             Dask cluster); defaults to TAXI_ETL_RUNNER, else dask when a Dask address
             is set, else local.
         dask_address: Scheduler of an existing Dask cluster (tcp://host:8786);
             defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
+        source: dtc (the course's csv.gz mirror) or tlc (the TLC's parquet files);
+            defaults to TAXI_ETL_SOURCE, else dtc.
     """
     colour = Colour(colour)
     run = fanout.MonthsRun(
@@ -317,9 +235,73 @@ async def etl_backfill_flow(
         concurrency=concurrency,
         lake=lake,
         source_url=source_url,
+        source=source,
         runner=runner,
         dask_address=dask_address,
-        skip_loaded=True,
+        triage=True,
         progress_key=f"backfill-{colour.value}-progress",
     )
     return await _run(run, f"backfill-{colour.value}", fail_unpublished=False)
+
+
+@flow(
+    name="etl_catchup_flow",
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],  # type: ignore[list-item]  # async hooks are awaited too
+)
+async def etl_catchup_flow(
+    colour: Colour = Colour.yellow,
+    start: YearMonth | None = None,
+    end: YearMonth | None = None,
+    source: Source = Source.tlc,
+    force: bool = False,
+    concurrency: Concurrency = 2,
+    lake: str | None = None,
+    source_url: str | None = None,
+    runner: Runner | None = None,
+    dask_address: DaskAddress | None = None,
+) -> list[MonthResult]:
+    """Bring the lake up to date with a source, as a monthly schedule does.
+
+    Every month from `start` on that the lake does not hold, or whose file its host
+    has republished, is loaded; unchanged months cost one HEAD request each. The run
+    stops at the first month the host has not published yet, and its summary says
+    which months were new, reloaded, unchanged and not yet published. Resumable.
+
+    Args:
+        colour: yellow, green, fhv or fhvhv.
+        start: First month (YYYY-MM); defaults to the first the TLC published.
+        end: Last month (YYYY-MM); defaults to the month before the run's scheduled
+            start.
+        source: tlc (the TLC's parquet files) or dtc (the course's csv.gz mirror).
+        force: Reload every month, even those the lake holds in their current version.
+        concurrency: How many months load at once (on Dask without an address: the
+            local cluster's worker count).
+        lake: Lake location (directory, gs://bucket[/prefix], gcs-block://name);
+            defaults to TAXI_ETL_LAKE.
+        source_url: Base URL of the source's files; defaults to TAXI_ETL_SOURCE_URL,
+            else the source's own host.
+        runner: local (child flows in this process) or dask (one task per month on a
+            Dask cluster); defaults to TAXI_ETL_RUNNER, else dask when a Dask address
+            is set, else local.
+        dask_address: Scheduler of an existing Dask cluster (tcp://host:8786);
+            defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
+    """
+    colour = Colour(colour)
+    first = start or "{}-{:02d}".format(*TLC_FIRST_MONTH[colour])
+    last = end or "{}-{:02d}".format(*previous_month(flow_run.scheduled_start_time))
+    run = fanout.MonthsRun(
+        colour,
+        parse_month_range(f"{first}..{last}"),
+        force=force,
+        concurrency=concurrency,
+        lake=lake,
+        source_url=source_url,
+        source=Source(source),
+        runner=runner,
+        dask_address=dask_address,
+        triage=True,
+        stop_at_unpublished=True,
+        progress_key=f"catchup-{colour.value}-progress",
+    )
+    return await _run(run, f"catchup-{colour.value}", fail_unpublished=False)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from taxi_etl.params import Partition
+from taxi_etl.params import Partition, Source
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
@@ -38,12 +38,22 @@ def partition_key(part: Partition) -> str:
 
 
 class Manifest(BaseModel):
-    """What a partition holds and where it came from; its presence marks it complete."""
+    """What a partition holds and where it came from; its presence marks it complete.
+
+    The source's ETag, Last-Modified and size are what its host said of the file when
+    it was loaded, so a later run can ask the host whether the file changed without
+    downloading it. Manifests from before they were recorded say ``dtc`` and nothing
+    else: such a month is compared by downloading it once and hashing."""
 
     partition: str
+    source: Source = Source.dtc
     source_url: str
     source_sha256: str
     source_bytes: int
+    source_etag: str | None = None
+    source_last_modified: str | None = None
+    #: Source columns that are not in the partition (a leaked index, unknown columns).
+    columns_not_loaded: list[str] = Field(default_factory=list)
     rows: int
     bytes: int = Field(description="size of the data object")
     schema_version: int
@@ -87,6 +97,11 @@ class Lake(ABC):
         if manifest is None or manifest.source_sha256 != source_sha256:
             return None
         return manifest
+
+    def record(self, part: Partition, manifest: Manifest) -> None:
+        """Replace a complete partition's manifest, not its data (what a host now says
+        of a source that turned out unchanged)."""
+        self._put_manifest(part, manifest.model_dump_json(indent=2).encode())
 
     def publish(self, part: Partition, local: Path, manifest: Manifest) -> str:
         """Put the data, then the manifest; each step is atomic on its own."""

@@ -20,11 +20,30 @@ YEAR_MAX = 2035  # a fixed bound keeps the UI schema stable; far enough for real
 
 
 class Colour(StrEnum):
-    """The TLC trip record families mirrored by DataTalksClub."""
+    """The TLC trip record datasets; the course calls them colours, the parameter keeps
+    that name."""
 
     yellow = "yellow"
     green = "green"
     fhv = "fhv"
+    fhvhv = "fhvhv"  # high-volume for-hire vehicles (Uber, Lyft, ...), from 2019-02
+
+
+class Source(StrEnum):
+    """Where a month's file comes from."""
+
+    dtc = "dtc"  # the course's csv.gz mirror (DataTalksClub nyc-tlc-data releases)
+    tlc = "tlc"  # the TLC's own parquet files, every month since 2009
+
+
+#: The TLC's first parquet month of each dataset (green 2013 exists only as CSV). The
+#: course mirror holds 2019-2021 and says so itself, with a 404.
+TLC_FIRST_MONTH: dict[Colour, tuple[int, int]] = {
+    Colour.yellow: (2009, 1),
+    Colour.green: (2014, 1),
+    Colour.fhv: (2015, 1),
+    Colour.fhvhv: (2019, 2),
+}
 
 
 Month = Annotated[int, Field(ge=1, le=12, description="Month number, 1-12")]
@@ -35,6 +54,9 @@ MonthRange = Annotated[
         pattern=r"^\s*\d{4}-(0?[1-9]|1[0-2])\s*(\.\.\s*\d{4}-(0?[1-9]|1[0-2])\s*)?$",
         description="YYYY-MM..YYYY-MM, inclusive",
     ),
+]
+YearMonth = Annotated[
+    str, Field(pattern=r"^\s*\d{4}-(0?[1-9]|1[0-2])\s*$", description="YYYY-MM")
 ]
 Concurrency = Annotated[int, Field(ge=1, le=32, description="Months loaded at once")]
 DaskAddress = Annotated[
@@ -113,6 +135,22 @@ def validate(colour: object, year: object, months: object) -> RunParams:
         return RunParams(colour=colour, year=year, months=months)
     except ValidationError as exc:
         raise ParameterError(explain(exc)) from None
+
+
+def check_exists(
+    source: Source | str, colour: Colour | str, months: Sequence[tuple[int, int]]
+) -> None:
+    """Refuse months a source can never have: before the TLC's first month of a dataset."""
+    if Source(source) is not Source.tlc:
+        return
+    first = TLC_FIRST_MONTH[Colour(colour)]
+    early = sorted(m for m in months if m < first)
+    if early:
+        y, m = early[0]
+        raise ParameterError(
+            f"months: the TLC publishes {Colour(colour).value} from {first[0]}-{first[1]:02d}; "
+            f"{y}-{m:02d} does not exist"
+        )
 
 
 def check_concurrency(value: int) -> int:

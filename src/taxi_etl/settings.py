@@ -1,8 +1,8 @@
 """Settings from the environment (``TAXI_ETL_*``), in one place, so CLI flags and
 deployments agree.
 
-Every default works offline on one machine (the embedded default): the DataTalksClub
-TLC mirror as source, ``./data/lake`` as lake, ``./data/cache`` for downloads. Nothing
+Every default works on one machine (the embedded default): the course's DataTalksClub
+mirror as source, ``./data/lake`` as lake, ``./data/cache`` for downloads. Nothing
 here holds a secret: GCS credentials come from Google's own discovery (a
 service-account file, workload identity) or from a prefect-gcp GcpCredentials block.
 """
@@ -16,15 +16,19 @@ from typing import Any, Self
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taxi_etl.params import DaskAddress, Runner
-
-DEFAULT_SOURCE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
+from taxi_etl.params import DaskAddress, Runner, Source
+from taxi_etl.source import DEFAULT_BASE_URL
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAXI_ETL_", extra="ignore")
 
-    source_url: str = Field(DEFAULT_SOURCE_URL, description="base URL of the csv.gz releases")
+    source: Source = Field(
+        Source.dtc, description="dtc: the course's csv.gz mirror; tlc: the TLC's parquet files"
+    )
+    source_url: str | None = Field(
+        None, description="base URL of the chosen source; unset: that source's own host"
+    )
     lake: str = Field(
         "data/lake",
         description="a directory, gs://BUCKET[/PREFIX], or gcs-block://NAME (a GcsBucket block)",
@@ -56,6 +60,11 @@ class Settings(BaseSettings):
         description="<block-type>/<name> of the block failed and crashed runs notify through "
         "(the URL stays a secret of the block); unset: no notification",
     )
+
+    @property
+    def base_url(self) -> str:
+        """Where the chosen source's months are: the given base, else its own host."""
+        return self.source_url or DEFAULT_BASE_URL[self.source]
 
     @classmethod
     def of(cls, **values: Any) -> Settings:

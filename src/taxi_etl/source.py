@@ -1,9 +1,14 @@
-"""TLC release URLs and a streaming, retrying, checksummed download.
+"""The two sources' file names and URLs, what their hosts say of a file now, and a
+streaming, retrying, checksummed download.
 
 A download streams to a temporary file beside its destination and is renamed into
 place only when complete and of the announced length, so the cache never holds a
 partial file. Transient failures (5xx, 429, resets, timeouts) are retried with
-exponential backoff; a 404 means the month is not published and is not retried.
+exponential backoff. A month the host does not have is not retried: GitHub answers
+404, the TLC's CloudFront 403 (its bucket does not list), so one request says so.
+
+Freshness: the TLC rewrites files in place, so a month's identity is what its host
+says of it now (:class:`Remote`: ETag, Last-Modified, size), asked with one HEAD.
 """
 
 from __future__ import annotations
@@ -13,16 +18,28 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+from pydantic import BaseModel
 
-from taxi_etl.params import Colour
+from taxi_etl.params import Colour, Source
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: Where each source's months live unless a base URL is given.
+DEFAULT_BASE_URL = {
+    Source.dtc: "https://github.com/DataTalksClub/nyc-tlc-data/releases/download",
+    Source.tlc: "https://d37ci6vzurychx.cloudfront.net/trip-data",
+}
+#: What each host answers for a month it does not have (yet).
+NOT_PUBLISHED_STATUS = {Source.dtc: frozenset({404}), Source.tlc: frozenset({403, 404})}
+_SUFFIX = {Source.dtc: "csv.gz", Source.tlc: "parquet"}
+_T = TypeVar("_T")
 
 
 class SourceError(RuntimeError):
@@ -30,7 +47,31 @@ class SourceError(RuntimeError):
 
 
 class NotPublished(SourceError):
-    """The month is not in the release (HTTP 404); retrying would not help."""
+    """The host does not have the month (404, or 403 from the TLC); retrying would not
+    help until it is published."""
+
+
+class Remote(BaseModel):
+    """What a host says of a file now; a change in any of it means a new version."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    size: int | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether the host identified the version at all (a HEAD that gave nothing can
+        only be compared by downloading and hashing)."""
+        return bool(self.etag or self.last_modified)
+
+    def same_version(self, etag: str | None, last_modified: str | None, size: int | None) -> bool:
+        """Is a file recorded with these headers the one the host has now?"""
+        if not self.known:
+            return False
+        if self.etag and etag:
+            return self.etag == etag
+        return (self.last_modified, self.size) == (last_modified, size)
 
 
 @dataclass(frozen=True)
@@ -39,25 +80,42 @@ class Download:
     path: Path
     sha256: str
     bytes: int
+    etag: str | None = None
+    last_modified: str | None = None
 
 
-def file_name(colour: Colour | str, year: int, month: int) -> str:
-    """The release's name for a month, the one place it is spelt out."""
-    return f"{Colour(colour).value}_tripdata_{year}-{month:02d}.csv.gz"
+def file_name(colour: Colour | str, year: int, month: int, source: Source = Source.dtc) -> str:
+    """The host's name for a month, the one place it is spelt out."""
+    return f"{Colour(colour).value}_tripdata_{year}-{month:02d}.{_SUFFIX[Source(source)]}"
 
 
-def release_path(colour: Colour | str, year: int, month: int) -> str:
-    """Where a month sits below the release's base URL (the GitHub release layout):
-    ``{colour}/{file name}``. Mirrors and the cache lay their files out the same way."""
-    return f"{Colour(colour).value}/{file_name(colour, year, month)}"
+def release_path(colour: Colour | str, year: int, month: int, source: Source = Source.dtc) -> str:
+    """Where a month sits below its source's base URL: ``{colour}/{file}`` in the
+    course's GitHub releases, ``{file}`` flat on the TLC's host. Mirrors and the cache
+    lay their files out the same way."""
+    name = file_name(colour, year, month, source)
+    return name if Source(source) is Source.tlc else f"{Colour(colour).value}/{name}"
 
 
-def url_for(base_url: str, colour: Colour | str, year: int, month: int) -> str:
-    return f"{base_url.rstrip('/')}/{release_path(colour, year, month)}"
+def url_for(
+    base_url: str, colour: Colour | str, year: int, month: int, source: Source = Source.dtc
+) -> str:
+    return f"{base_url.rstrip('/')}/{release_path(colour, year, month, source)}"
 
 
-def cache_path(cache_dir: Path, colour: Colour | str, year: int, month: int) -> Path:
-    return cache_dir / release_path(colour, year, month)
+def cache_path(
+    cache_dir: Path, colour: Colour | str, year: int, month: int, source: Source = Source.dtc
+) -> Path:
+    return cache_dir / Source(source).value / release_path(colour, year, month, source)
+
+
+def zones_url(base_url: str, source: Source) -> str:
+    """The taxi zone lookup beside the trip files: ``{base}/misc/`` in the course's
+    releases; ``misc/`` beside ``trip-data/`` on the TLC's host."""
+    base = base_url.rstrip("/")
+    if Source(source) is Source.tlc:
+        base = base.rsplit("/", 1)[0]
+    return f"{base}/misc/taxi_zone_lookup.csv"
 
 
 def sha256_of(path: Path) -> str:
@@ -68,22 +126,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _attempt(client: httpx.Client, url: str, tmp: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with client.stream("GET", url) as resp:
-        if resp.status_code == 404:
-            raise NotPublished(f"{url} is not published (HTTP 404)")
-        resp.raise_for_status()
-        expected = resp.headers.get("content-length")
-        with tmp.open("wb") as fh:
-            for chunk in resp.iter_raw(CHUNK):
-                digest.update(chunk)
-                fh.write(chunk)
-                size += len(chunk)
-    if expected is not None and int(expected) != size:
-        raise httpx.RemoteProtocolError(f"got {size} of {expected} bytes")
-    return digest.hexdigest(), size
+def _check(resp: httpx.Response, url: str, source: Source) -> None:
+    if resp.status_code in NOT_PUBLISHED_STATUS[source]:
+        raise NotPublished(f"{url} is not published (HTTP {resp.status_code})")
+    resp.raise_for_status()
 
 
 def _retryable(exc: Exception) -> bool:
@@ -92,41 +138,92 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+@dataclass(frozen=True)
+class Retries:
+    """How hard to try: seconds of silence per attempt, attempts, and the backoff."""
+
+    timeout: float = 60.0
+    attempts: int = 4
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+
+
+def _with_retries(url: str, attempt: Callable[[httpx.Client], _T], retries: Retries) -> _T:
+    """Run `attempt` until it succeeds, retrying transient failures with backoff."""
+    timeout, attempts = retries.timeout, retries.attempts
+    timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
+    with httpx.Client(timeout=timeouts, follow_redirects=True) as client:
+        for n in range(1, attempts + 1):
+            try:
+                return attempt(client)
+            except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+                if not _retryable(exc) or n == attempts:
+                    raise SourceError(
+                        f"{url}: {type(exc).__name__}: {exc} (attempt {n}/{attempts})"
+                    ) from exc
+                delay = min(retries.max_backoff, retries.backoff * 2 ** (n - 1))
+                log.warning(
+                    "%s: %s; retrying in %.1fs (attempt %d/%d)", url, exc, delay, n, attempts
+                )
+                time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def probe(url: str, source: Source = Source.dtc, retries: Retries = Retries()) -> Remote:
+    """One HEAD: what the host says of the file now; NotPublished if it has none."""
+
+    def head(client: httpx.Client) -> Remote:
+        resp = client.head(url)
+        if resp.status_code in (405, 501):  # no HEAD here: only a download can tell
+            return Remote(url=url)
+        _check(resp, url, Source(source))
+        size = resp.headers.get("content-length")
+        return Remote(
+            url=url,
+            etag=resp.headers.get("etag"),
+            last_modified=resp.headers.get("last-modified"),
+            size=int(size) if size is not None else None,
+        )
+
+    return _with_retries(url, head, retries)
+
+
 def download(
     url: str,
     dest: Path,
+    source: Source = Source.dtc,
     *,
     timeout: float = 60.0,
     attempts: int = 4,
     backoff: float = 1.0,
     max_backoff: float = 30.0,
 ) -> Download:
-    """Fetch ``url`` into ``dest`` and return its sha256; raise ``NotPublished`` on 404."""
+    """Fetch ``url`` into ``dest`` with its sha256 and version headers; NotPublished if
+    the host does not have it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-    timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
+
+    def get(client: httpx.Client) -> Download:
+        digest = hashlib.sha256()
+        size = 0
+        with client.stream("GET", url) as resp:
+            _check(resp, url, Source(source))
+            expected = resp.headers.get("content-length")
+            with tmp.open("wb") as fh:
+                for chunk in resp.iter_raw(CHUNK):
+                    digest.update(chunk)
+                    fh.write(chunk)
+                    size += len(chunk)
+            headers = resp.headers
+        if expected is not None and int(expected) != size:
+            raise httpx.RemoteProtocolError(f"got {size} of {expected} bytes")
+        return Download(
+            url, dest, digest.hexdigest(), size, headers.get("etag"), headers.get("last-modified")
+        )
+
     try:
-        with httpx.Client(timeout=timeouts, follow_redirects=True) as client:
-            for attempt in range(1, attempts + 1):
-                try:
-                    sha, size = _attempt(client, url, tmp)
-                    break
-                except (httpx.HTTPStatusError, httpx.TransportError) as exc:
-                    if not _retryable(exc) or attempt == attempts:
-                        raise SourceError(
-                            f"{url}: {type(exc).__name__}: {exc} (attempt {attempt}/{attempts})"
-                        ) from exc
-                    delay = min(max_backoff, backoff * 2 ** (attempt - 1))
-                    log.warning(
-                        "%s: %s; retrying in %.1fs (attempt %d/%d)",
-                        url,
-                        exc,
-                        delay,
-                        attempt,
-                        attempts,
-                    )
-                    time.sleep(delay)
+        got = _with_retries(url, get, Retries(timeout, attempts, backoff, max_backoff))
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return Download(url=url, path=dest, sha256=sha, bytes=size)
+    return got

@@ -2,8 +2,9 @@
 
 Pure (a file in, a file and stats out) and streaming: memory is bounded by one row
 group, never by the size of the month. The pieces: ``conform`` (batches onto the
-schema, and the stats), ``csvgz`` (the course mirror's csv.gz), ``writer`` (row groups,
-atomic output) and ``cpus`` (how many threads and transforms this machine takes).
+schema, and the stats), ``csvgz`` (the course mirror's csv.gz), ``parquet`` (the TLC's
+files), ``writer`` (row groups, atomic output) and ``cpus`` (how many threads and
+transforms this machine takes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from taxi_etl.schemas import for_colour
 from taxi_etl.transform.conform import CorruptSource, TransformStats, month_bounds
 from taxi_etl.transform.cpus import CONCURRENT, available_cpus
 from taxi_etl.transform.csvgz import BLOCK_SIZE, convert_csv
+from taxi_etl.transform.parquet import convert_parquet
 from taxi_etl.transform.writer import COMPRESSION
 
 __all__ = [
@@ -29,7 +31,14 @@ __all__ = [
     "month_of",
 ]
 
-_NAME = re.compile(r"(yellow|green|fhv)_tripdata_(\d{4})-(\d{2})")
+_NAME = re.compile(r"(yellow|green|fhvhv|fhv)_tripdata_(\d{4})-(\d{2})")
+_PARQUET_MAGIC = b"PAR1"
+
+
+def is_parquet(path: Path) -> bool:
+    """By content, not by name: a cache or a user's file may be named anything."""
+    with path.open("rb") as fh:
+        return fh.read(4) == _PARQUET_MAGIC
 
 
 def month_of(path: Path) -> tuple[int, int] | None:
@@ -49,7 +58,8 @@ def convert(
     compression: str = COMPRESSION,
     progress: Callable[[int], None] | None = None,
 ) -> TransformStats:
-    """Transform one TLC file into one parquet file at ``dst``, atomically.
+    """Transform one TLC file (the course's csv.gz or the TLC's parquet) into one
+    canonical parquet file at ``dst``, atomically.
 
     Without a year and month (nor a TLC file name to take them from), pickups are not
     checked against a month and ``pickup_outside_month`` is null.
@@ -57,12 +67,11 @@ def convert(
     if year is None or month is None:
         year, month = month_of(src) or (None, None)
     bounds = month_bounds(year, month) if year and month else None
+    schema = for_colour(colour)
+    if is_parquet(src):
+        return convert_parquet(
+            src, dst, schema, bounds, compression=compression, progress=progress
+        )
     return convert_csv(
-        src,
-        dst,
-        for_colour(colour),
-        bounds,
-        block_size=block_size,
-        compression=compression,
-        progress=progress,
+        src, dst, schema, bounds, block_size=block_size, compression=compression, progress=progress
     )

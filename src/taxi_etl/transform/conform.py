@@ -1,9 +1,16 @@
-"""Record batches onto the colour's canonical schema, counting what the checks need.
+"""Record batches onto the dataset's canonical schema, counting what the checks need.
+
+Whatever a file wrote is cast to the column's one type: int32, int64 or whole doubles
+to int64 (``1.5`` in an id fails the month, naming the column and row), text codes
+through the code tables (a value with no code becomes null and is counted by value),
+text datetimes parsed, any timestamp unit to microseconds, ``large_string`` to
+``string``, null-typed empty columns to nulls of the column's type.
 
 Pickups outside the partition's month are kept, because the TLC ships them in that
 month's file and dropping them would lose trips, but they are flagged in
 ``pickup_outside_month`` and counted, so a reader can filter them and a quality check
-can bound their share.
+can bound their share. Timestamps pandas cannot hold in nanoseconds (fhv 2019-02 has a
+dropoff in 3019) are kept as they are and counted.
 """
 
 from __future__ import annotations
@@ -11,13 +18,18 @@ from __future__ import annotations
 import calendar
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from taxi_etl.schemas import ColourSchema, HeaderMap, SchemaError
+from taxi_etl.schemas import Column, ColumnMap, DatasetSchema, Kind, SchemaError
+
+#: pandas' nanosecond range, in microseconds since 1970.
+PANDAS_LIMIT_US = (1 << 63) // 1000
+_TEXT_TIME = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass
@@ -36,6 +48,14 @@ class TransformStats:
     row_groups: int = 0
     bytes: int = 0
     columns_null_filled: list[str] = field(default_factory=list)
+    #: Source columns not in the partition (a leaked index, a column no era knows).
+    columns_not_loaded: list[str] = field(default_factory=list)
+    #: Of those, the ones the schema does not know at all.
+    columns_unknown: list[str] = field(default_factory=list)
+    #: Text codes with no value in the data dictionary: column -> value -> rows.
+    unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Timestamps outside pandas' nanosecond range (kept, in microseconds).
+    far_timestamps: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,10 +70,25 @@ class TransformStats:
         self.negative_distance += part.negative_distance
         self.negative_fare += part.negative_fare
         self.negative_duration += part.negative_duration
+        self.far_timestamps += part.far_timestamps
+        for name, values in part.unmapped.items():
+            mine = self.unmapped.setdefault(name, {})
+            for value, count in values.items():
+                mine[value] = mine.get(value, 0) + count
         if part.pickup_min is not None:
             self.pickup_min = min(self.pickup_min or part.pickup_min, part.pickup_min)
         if part.pickup_max is not None:
             self.pickup_max = max(self.pickup_max or part.pickup_max, part.pickup_max)
+
+
+def new_stats(cmap: ColumnMap) -> TransformStats:
+    """The stats of a file about to be conformed: what it lacks and what it leaves out."""
+    return TransformStats(
+        colour=cmap.schema.colour.value,
+        columns_null_filled=[c.name for c in cmap.absent],
+        columns_not_loaded=cmap.not_loaded,
+        columns_unknown=list(cmap.unknown),
+    )
 
 
 class CorruptSource(ValueError):
@@ -93,12 +128,88 @@ def memory_pool() -> pa.MemoryPool:
     return pa.default_memory_pool()
 
 
-def _as_int(arr: pa.Array, name: str, pool: pa.MemoryPool | None = None) -> pa.Array:
-    """Exact float->int64: `1.0` becomes 1, `1.5` is an error, not a silent truncation."""
+def _first(mask: pa.Array) -> int:
+    return int(pc.index(mask, True).as_py())
+
+
+def _exact_int(arr: pa.Array, name: str, mp: pa.MemoryPool | None) -> pa.Array:
+    """float -> int64 exactly: `1.0` becomes 1, `1.5` is an error, not a truncation."""
     try:
-        return pc.cast(arr, pa.int64(), safe=True, memory_pool=pool)
-    except pa.ArrowInvalid as exc:
-        raise SchemaError(f"column {name}: non-integer value ({exc})") from None
+        return pc.cast(arr, pa.int64(), safe=True, memory_pool=mp)
+    except pa.ArrowInvalid:
+        bad = _first(pc.fill_null(pc.not_equal(arr, pc.trunc(arr)), False))
+        raise SchemaError(
+            f"column {name}: non-integer value {arr[bad].as_py()} at Row #{bad}"
+        ) from None
+
+
+def _blank_to_null(arr: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(arr), ""), pa.nulls(1, arr.type)[0], arr)
+
+
+def _codes(
+    arr: pa.Array, col: Column, table: Mapping[str, int | str], stats: TransformStats
+) -> pa.Array:
+    """Text codes through the code table; values it lacks become null and are counted."""
+    if not pa.types.is_string(arr.type):
+        if pa.types.is_floating(arr.type):
+            arr = _exact_int(arr, col.name, None)
+        arr = pc.cast(arr, pa.string())
+    norm = pc.utf8_upper(pc.utf8_trim_whitespace(arr))
+    keys = pa.array(list(table), pa.string())
+    index = pc.index_in(norm, value_set=keys)
+    mapped = pa.array(list(table.values()), col.arrow_type).take(index)
+    missed = pc.and_(pc.is_null(index), pc.not_equal(norm, ""))
+    if pc.any(missed).as_py():
+        counts = stats.unmapped.setdefault(col.name, {})
+        for entry in pc.value_counts(arr.filter(missed)).to_pylist():
+            counts[entry["values"]] = counts.get(entry["values"], 0) + entry["counts"]
+    return mapped
+
+
+def _to_int(arr: pa.Array, col: Column, mp: pa.MemoryPool | None) -> pa.Array:
+    if pa.types.is_integer(arr.type):
+        return pc.cast(arr, pa.int64(), memory_pool=mp)
+    if pa.types.is_floating(arr.type):
+        return _exact_int(arr, col.name, mp)
+    text = _blank_to_null(arr)
+    try:
+        return pc.cast(text, pa.int64(), memory_pool=mp)
+    except pa.ArrowInvalid:
+        try:
+            return _exact_int(pc.cast(text, pa.float64()), col.name, mp)
+        except pa.ArrowInvalid as exc:
+            raise SchemaError(f"column {col.name}: not a number ({exc})") from None
+
+
+def _to_ts(arr: pa.Array, col: Column, mp: pa.MemoryPool | None) -> pa.Array:
+    if pa.types.is_timestamp(arr.type):
+        return pc.cast(arr, col.arrow_type, memory_pool=mp)
+    text = _blank_to_null(pc.cast(arr, pa.string()))
+    parsed = pc.strptime(text, _TEXT_TIME, "us", error_is_null=True)
+    if parsed.null_count != text.null_count:
+        bad = _first(pc.and_(pc.is_valid(text), pc.is_null(parsed)))
+        raise SchemaError(f"column {col.name}: not a datetime {text[bad].as_py()!r} at Row #{bad}")
+    return parsed
+
+
+def convert(
+    arr: pa.Array, col: Column, stats: TransformStats, mp: pa.MemoryPool | None = None
+) -> pa.Array:
+    """One source column as the canonical column's type."""
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), col.arrow_type, memory_pool=mp)
+    if pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, pa.string(), memory_pool=mp)
+    if col.codes is not None and (pa.types.is_string(arr.type) or col.kind is Kind.STR):
+        return _codes(arr, col, col.codes, stats)
+    if col.kind is Kind.INT:
+        return _to_int(arr, col, mp)
+    if col.kind is Kind.TS:
+        return _to_ts(arr, col, mp)
+    if col.kind is Kind.FLOAT and pa.types.is_string(arr.type):
+        arr = _blank_to_null(arr)
+    return arr if arr.type == col.arrow_type else pc.cast(arr, col.arrow_type, memory_pool=mp)
 
 
 def _count(mask: pa.Array) -> int:
@@ -114,53 +225,71 @@ def _zero(type_: pa.DataType) -> pa.Scalar:
     return _ZEROS[type_]
 
 
+def _far(arr: pa.Array) -> int:
+    """Values pandas cannot hold as datetime64[ns]."""
+    micros = arr.view(pa.int64())
+    limit = _scalar(PANDAS_LIMIT_US, pa.int64())
+    return _count(pc.greater(pc.abs(micros), limit))
+
+
+def _measure(
+    schema: DatasetSchema, cols: dict[str, pa.Array], bounds: Bounds | None, stats: TransformStats
+) -> pa.Array:
+    """The running stats of one conformed batch, and its out-of-month flag."""
+    n = len(cols[schema.pickup])
+    pickup, dropoff = cols[schema.pickup], cols[schema.dropoff]
+    if bounds is None:
+        flag = pa.nulls(n, pa.bool_())
+    else:
+        flag = pc.or_(pc.less(pickup, bounds[0]), pc.greater_equal(pickup, bounds[1]))
+        stats.outside_month = (stats.outside_month or 0) + _count(flag)
+    for name, count in (("distance", "negative_distance"), ("fare", "negative_fare")):
+        column = getattr(schema, name)
+        if column:
+            value = cols[column]
+            setattr(stats, count, getattr(stats, count) + _count(pc.less(value, _zero(value.type))))
+    stats.negative_duration += _count(pc.less(dropoff, pickup))
+    stats.far_timestamps += sum(
+        _far(a) for c, a in cols.items() if schema.column(c).kind is Kind.TS
+    )
+    lo, hi = pc.min_max(pickup).values()
+    if lo.is_valid:
+        lo_s, hi_s = _iso(lo), _iso(hi)
+        stats.pickup_min = min(stats.pickup_min or lo_s, lo_s)
+        stats.pickup_max = max(stats.pickup_max or hi_s, hi_s)
+    stats.rows += n
+    return flag
+
+
+def _iso(stamp: pa.Scalar) -> str:
+    """ISO text of a timestamp, also past what Python's datetime holds (year 9999)."""
+    try:
+        return str(stamp.as_py().isoformat())
+    except (ValueError, OverflowError):
+        return f"{stamp.value} us since 1970"
+
+
 def conform(
     batch: pa.RecordBatch,
-    hmap: HeaderMap,
+    cmap: ColumnMap,
     bounds: Bounds | None,
     stats: TransformStats,
     *,
     memory_pool: pa.MemoryPool | None = None,
 ) -> pa.RecordBatch:
-    """One batch onto the canonical schema, updating the running stats.
-
-    Code columns may arrive as float64 (written ``1.0``) or already as int64."""
+    """One batch onto the canonical schema, updating the running stats."""
     mp = memory_pool
-    schema: ColourSchema = hmap.schema
-    by_canonical = {c: batch.column(raw) for raw, c in hmap.source_to_canonical.items()}
+    schema = cmap.schema
+    source = cmap.canonical_to_source
     n = batch.num_rows
-    arrays: list[pa.Array] = []
+    cols: dict[str, pa.Array] = {}
     for col in schema.columns:
-        arr = by_canonical.get(col.name)
-        if arr is None:
-            arr = pa.nulls(n, col.type, memory_pool=mp)
-        elif col.is_code and arr.type != pa.int64():
-            arr = _as_int(arr, col.name, mp)
+        raw = source.get(col.name)
+        if raw is None:
+            arr = pa.nulls(n, col.arrow_type, memory_pool=mp)
+        else:
+            arr = convert(batch.column(raw), col, stats, mp)
         stats.nulls[col.name] = stats.nulls.get(col.name, 0) + arr.null_count
-        arrays.append(arr)
-    cols = dict(zip([c.name for c in schema.columns], arrays, strict=True))
-    pickup, dropoff = cols[schema.pickup], cols[schema.dropoff]
-    if bounds is None:
-        flag = pa.nulls(n, pa.bool_(), memory_pool=mp)
-    else:
-        flag = pc.or_(
-            pc.less(pickup, bounds[0], memory_pool=mp),
-            pc.greater_equal(pickup, bounds[1], memory_pool=mp),
-            memory_pool=mp,
-        )
-        stats.outside_month = (stats.outside_month or 0) + _count(flag)
-    arrays.append(flag)
-    if schema.distance:
-        dist = cols[schema.distance]
-        stats.negative_distance += _count(pc.less(dist, _zero(dist.type), memory_pool=mp))
-    if schema.fare:
-        fare = cols[schema.fare]
-        stats.negative_fare += _count(pc.less(fare, _zero(fare.type), memory_pool=mp))
-    stats.negative_duration += _count(pc.less(dropoff, pickup, memory_pool=mp))
-    lo, hi = pc.min_max(pickup).values()
-    if lo.is_valid:
-        lo_s, hi_s = lo.as_py().isoformat(), hi.as_py().isoformat()
-        stats.pickup_min = min(stats.pickup_min or lo_s, lo_s)
-        stats.pickup_max = max(stats.pickup_max or hi_s, hi_s)
-    stats.rows += n
-    return pa.RecordBatch.from_arrays(arrays, schema=schema.arrow)
+        cols[col.name] = arr
+    flag = _measure(schema, cols, bounds, stats)
+    return pa.RecordBatch.from_arrays([*cols.values(), flag], schema=schema.arrow)

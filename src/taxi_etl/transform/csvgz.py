@@ -31,13 +31,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from taxi_etl.schemas import ColourSchema, HeaderMap, SchemaError
+from taxi_etl.schemas import ColumnMap, DatasetSchema, Kind, SchemaError
 from taxi_etl.transform.conform import (
     Bounds,
     CorruptSource,
     TransformStats,
     conform,
     memory_pool,
+    new_stats,
 )
 from taxi_etl.transform.cpus import WORKERS
 from taxi_etl.transform.writer import RowGroups, staged, writer_options
@@ -104,22 +105,27 @@ class _Parser:
     the parser switches to float64 for the rest of the file."""
 
     def __init__(
-        self, hmap: HeaderMap, names: list[str], bounds: Bounds | None, pool: pa.MemoryPool
+        self, cmap: ColumnMap, names: list[str], bounds: Bounds | None, pool: pa.MemoryPool
     ) -> None:
-        self.hmap = hmap
+        self.cmap = cmap
         self.pool = pool
         self.bounds = bounds
         self.names = names
         self.parse_options = pacsv.ParseOptions(newlines_in_values=False)
-        float_types = hmap.read_types
-        codes = {c.name for c in hmap.schema.columns if c.is_code}
-        int_types = {
-            raw: pa.int64() if canonical in codes else float_types[raw]
-            for raw, canonical in hmap.source_to_canonical.items()
-        }
+        schema = cmap.schema
+        float_types: dict[str, pa.DataType] = {}
+        int_types: dict[str, pa.DataType] = {}
+        for raw, canonical in cmap.source_to_canonical.items():
+            col = schema.column(canonical)
+            is_int = col.kind is Kind.INT
+            float_types[raw] = pa.float64() if is_int else col.arrow_type
+            int_types[raw] = pa.int64() if is_int else col.arrow_type
         self.int_options, self.float_options = (
             pacsv.ConvertOptions(
-                column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=True
+                column_types=types,
+                include_columns=list(cmap.source_to_canonical),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
             )
             for types in (int_types, float_types)
         )
@@ -148,9 +154,9 @@ class _Parser:
                     raise
                 self.codes_as_float = True  # a benign race: both values give one result
                 table = self._read(block, self.float_options)
-        stats = TransformStats(colour=self.hmap.schema.colour.value)
+        stats = TransformStats(colour=self.cmap.schema.colour.value)
         batches = [
-            conform(b, self.hmap, self.bounds, stats, memory_pool=self.pool)
+            conform(b, self.cmap, self.bounds, stats, memory_pool=self.pool)
             for b in table.to_batches()
         ]
         return batches, stats
@@ -167,7 +173,7 @@ def _locate(message: str, rows_before: int) -> str:
 def convert_csv(
     src: Path,
     dst: Path,
-    schema: ColourSchema,
+    schema: DatasetSchema,
     bounds: Bounds | None,
     *,
     block_size: int = BLOCK_SIZE,
@@ -176,12 +182,10 @@ def convert_csv(
 ) -> TransformStats:
     """One csv.gz into one parquet file at ``dst``, atomically."""
     names = read_header(src)
-    hmap = schema.resolve(names)
-    stats = TransformStats(
-        colour=schema.colour.value, columns_null_filled=[c.name for c in hmap.absent]
-    )
+    cmap = schema.resolve(names)
+    stats = new_stats(cmap)
     mem = memory_pool()
-    parse = _Parser(hmap, names, bounds, mem)
+    parse = _Parser(cmap, names, bounds, mem)
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="taxi-etl-parse")
     pending: deque[tuple[int, Future[tuple[list[pa.RecordBatch], TransformStats]]]] = deque()
     try:
@@ -196,8 +200,8 @@ def convert_csv(
                 size, future = pending.popleft()
                 try:
                     batches, part = future.result()
-                except pa.ArrowInvalid as exc:  # blocks arrive in order: count from here
-                    raise pa.ArrowInvalid(_locate(str(exc), stats.rows)) from None
+                except (pa.ArrowInvalid, SchemaError) as exc:  # blocks arrive in order
+                    raise SchemaError(_locate(str(exc), stats.rows)) from None
                 stats.merge(part)
                 groups.add(batches, size)
 
@@ -208,7 +212,7 @@ def convert_csv(
             while pending:
                 collect()
             groups.flush()
-    except pa.ArrowInvalid as exc:  # a bad value or field count, raised by the reader
+    except (pa.ArrowInvalid, SchemaError) as exc:  # a bad value or field count
         raise SchemaError(f"{src.name}: {exc}") from None
     except _CORRUPT as exc:  # truncated or corrupt gzip
         if getattr(exc, "errno", None) is not None:

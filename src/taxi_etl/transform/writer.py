@@ -17,14 +17,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from taxi_etl.schemas import ColourSchema
+from taxi_etl.schemas import DatasetSchema
 from taxi_etl.transform.conform import TransformStats
 
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3  # level 1 is ~7% larger, levels above 3 are slower and no smaller
 
 
-def writer_options(schema: ColourSchema, compression: str, pool: pa.MemoryPool) -> dict[str, Any]:
+def writer_options(schema: DatasetSchema, compression: str, pool: pa.MemoryPool) -> dict[str, Any]:
     stamps = {schema.pickup, schema.dropoff}
     return {
         "memory_pool": pool,
