@@ -195,7 +195,8 @@ async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list
         await asyncio.gather(*(child(p) for p in todo))
     ordered = [results[p] for p in run.partitions() if p in results]
     for r in ordered:
-        logger.info("%s: %s%s", r.partition, r.status, f" ({r.error})" if r.error else "")
+        error = f" ({r.error})" if r.error else ""
+        logger.info("%s: %s%s", partition_key(r.partition), r.status.value, error)
     return ordered
 
 
