@@ -6,6 +6,7 @@ fan-out over months is ``fanout``, what a run shows in the UI is ``artifacts``.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -38,6 +39,7 @@ from taxi_etl.settings import Settings
 from taxi_etl.tasks import (
     check_month,
     fetch,
+    load_zones,
     prepare_result_storage,
     transform_month,
     write_month,
@@ -288,6 +290,9 @@ async def etl_catchup_flow(
             defaults to TAXI_ETL_DASK_ADDRESS, else a temporary local cluster.
     """
     colour = Colour(colour)
+    cfg = Settings.with_overrides(lake=lake, source_url=source_url, source=source)
+    zones_task: Any = load_zones  # its state, awaited: the trips load even if zones fail
+    zones = await zones_task(cfg, return_state=True)
     first = start or "{}-{:02d}".format(*TLC_FIRST_MONTH[colour])
     last = end or "{}-{:02d}".format(*previous_month(flow_run.scheduled_start_time))
     run = fanout.MonthsRun(
@@ -304,4 +309,6 @@ async def etl_catchup_flow(
         stop_at_unpublished=True,
         progress_key=f"catchup-{colour.value}-progress",
     )
-    return await _run(run, f"catchup-{colour.value}", fail_unpublished=False)
+    results = await _run(run, f"catchup-{colour.value}", fail_unpublished=False)
+    await zones.result(fetch=True)  # raises the zone lookup's failure, if it had one
+    return results

@@ -64,25 +64,39 @@ class Manifest(BaseModel):
 
 
 class Lake(ABC):
-    """Where partitions live; one instance per root, cheap to create."""
+    """Where partitions live; one instance per root, cheap to create.
+
+    A backend stores whole objects under a folder key; everything about what the
+    objects mean (partitions, manifests, tables beside them) is here, once.
+    """
 
     uri: str
 
+    @abstractmethod
+    def _read(self, key: str, leaf: str) -> bytes | None: ...
+
+    @abstractmethod
+    def _size(self, key: str, leaf: str) -> int | None:
+        """Size of an object, or None when there is none."""
+
+    @abstractmethod
+    def _put_file(self, key: str, leaf: str, local: Path) -> None: ...
+
+    @abstractmethod
+    def _put_bytes(self, key: str, leaf: str, body: bytes) -> None: ...
+
     def data_uri(self, part: Partition) -> str:
-        return f"{self.uri.rstrip('/')}/{partition_key(part)}/{DATA_FILE}"
+        return self.table_uri(partition_key(part))
 
-    @abstractmethod
-    def read_manifest(self, part: Partition) -> Manifest | None: ...
+    def table_uri(self, key: str) -> str:
+        return f"{self.uri.rstrip('/')}/{key}/{DATA_FILE}"
 
-    @abstractmethod
+    def read_manifest(self, part: Partition) -> Manifest | None:
+        body = self._read(partition_key(part), MANIFEST_FILE)
+        return None if body is None else Manifest.model_validate_json(body)
+
     def data_size(self, part: Partition) -> int | None:
-        """Size of the data object, or None when there is none."""
-
-    @abstractmethod
-    def _put_data(self, part: Partition, local: Path) -> None: ...
-
-    @abstractmethod
-    def _put_manifest(self, part: Partition, body: bytes) -> None: ...
+        return self._size(partition_key(part), DATA_FILE)
 
     def loaded(self, part: Partition) -> Manifest | None:
         """The manifest if the partition is complete: manifest and data agree."""
@@ -91,23 +105,29 @@ class Lake(ABC):
             return None  # no manifest, or data replaced or lost after it: not trustworthy
         return manifest
 
-    def current(self, part: Partition, source_sha256: str) -> Manifest | None:
-        """The manifest if the partition is complete and was loaded from this exact source."""
-        manifest = self.loaded(part)
-        if manifest is None or manifest.source_sha256 != source_sha256:
-            return None
-        return manifest
-
     def record(self, part: Partition, manifest: Manifest) -> None:
         """Replace a complete partition's manifest, not its data (what a host now says
         of a source that turned out unchanged)."""
-        self._put_manifest(part, manifest.model_dump_json(indent=2).encode())
+        self._put_bytes(partition_key(part), MANIFEST_FILE, _json(manifest))
 
     def publish(self, part: Partition, local: Path, manifest: Manifest) -> str:
         """Put the data, then the manifest; each step is atomic on its own."""
-        self._put_data(part, local)
-        self._put_manifest(part, manifest.model_dump_json(indent=2).encode())
-        return self.data_uri(part)
+        return self.publish_table(partition_key(part), local, _json(manifest))
+
+    def publish_table(self, key: str, local: Path, manifest: bytes) -> str:
+        """A table beside the partitions (the zone lookup), written the same way."""
+        self._put_file(key, DATA_FILE, local)
+        self._put_bytes(key, MANIFEST_FILE, manifest)
+        return self.table_uri(key)
+
+    def table_manifest(self, key: str) -> bytes | None:
+        """A table's manifest, if the table is complete (its data is there)."""
+        body = self._read(key, MANIFEST_FILE)
+        return body if body is not None and self._size(key, DATA_FILE) is not None else None
+
+
+def _json(manifest: BaseModel) -> bytes:
+    return manifest.model_dump_json(indent=2).encode()
 
 
 class LocalLake(Lake):
@@ -115,19 +135,15 @@ class LocalLake(Lake):
         self.root = root.resolve()
         self.uri = self.root.as_uri()
 
-    def _dir(self, part: Partition) -> Path:
-        return self.root / partition_key(part)
-
-    def read_manifest(self, part: Partition) -> Manifest | None:
-        path = self._dir(part) / MANIFEST_FILE
+    def _read(self, key: str, leaf: str) -> bytes | None:
         try:
-            return Manifest.model_validate_json(path.read_bytes())
+            return (self.root / key / leaf).read_bytes()
         except FileNotFoundError:
             return None
 
-    def data_size(self, part: Partition) -> int | None:
+    def _size(self, key: str, leaf: str) -> int | None:
         try:
-            return (self._dir(part) / DATA_FILE).stat().st_size
+            return (self.root / key / leaf).stat().st_size
         except FileNotFoundError:
             return None
 
@@ -142,11 +158,11 @@ class LocalLake(Lake):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _put_data(self, part: Partition, local: Path) -> None:
-        self._replace(self._dir(part) / DATA_FILE, lambda tmp: shutil.copyfile(local, tmp))
+    def _put_file(self, key: str, leaf: str, local: Path) -> None:
+        self._replace(self.root / key / leaf, lambda tmp: shutil.copyfile(local, tmp))
 
-    def _put_manifest(self, part: Partition, body: bytes) -> None:
-        self._replace(self._dir(part) / MANIFEST_FILE, lambda tmp: tmp.write_bytes(body))
+    def _put_bytes(self, key: str, leaf: str, body: bytes) -> None:
+        self._replace(self.root / key / leaf, lambda tmp: tmp.write_bytes(body))
 
 
 class GcsLake(Lake):
@@ -158,34 +174,34 @@ class GcsLake(Lake):
         self.timeout = timeout
         self.uri = f"gs://{bucket.name}/{self.prefix}".rstrip("/")
 
-    def _name(self, part: Partition, leaf: str) -> str:
-        return "/".join(p for p in (self.prefix, partition_key(part), leaf) if p)
+    def _name(self, key: str, leaf: str) -> str:
+        return "/".join(p for p in (self.prefix, key, leaf) if p)
 
-    def read_manifest(self, part: Partition) -> Manifest | None:
+    def _read(self, key: str, leaf: str) -> bytes | None:
         from google.api_core.exceptions import NotFound
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        blob = self.bucket.blob(self._name(part, MANIFEST_FILE))
+        blob = self.bucket.blob(self._name(key, leaf))
         try:
-            body = blob.download_as_bytes(timeout=self.timeout, retry=DEFAULT_RETRY)
+            body: bytes = blob.download_as_bytes(timeout=self.timeout, retry=DEFAULT_RETRY)
         except NotFound:
             return None
-        return Manifest.model_validate_json(body)
+        return body
 
-    def data_size(self, part: Partition) -> int | None:
+    def _size(self, key: str, leaf: str) -> int | None:
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         blob = self.bucket.get_blob(
-            self._name(part, DATA_FILE), timeout=self.timeout, retry=DEFAULT_RETRY
+            self._name(key, leaf), timeout=self.timeout, retry=DEFAULT_RETRY
         )
         return None if blob is None else int(blob.size)
 
-    def _put_data(self, part: Partition, local: Path) -> None:
+    def _put_file(self, key: str, leaf: str, local: Path) -> None:
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         # Chunked resumable upload: each 16 MiB chunk is retried on its own, and the
         # object only appears, atomically, when the last chunk is committed.
-        blob = self.bucket.blob(self._name(part, DATA_FILE), chunk_size=16 << 20)
+        blob = self.bucket.blob(self._name(key, leaf), chunk_size=16 << 20)
         blob.upload_from_filename(
             str(local),
             content_type="application/vnd.apache.parquet",
@@ -193,10 +209,10 @@ class GcsLake(Lake):
             retry=DEFAULT_RETRY,
         )
 
-    def _put_manifest(self, part: Partition, body: bytes) -> None:
+    def _put_bytes(self, key: str, leaf: str, body: bytes) -> None:
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        blob = self.bucket.blob(self._name(part, MANIFEST_FILE))
+        blob = self.bucket.blob(self._name(key, leaf))
         blob.upload_from_string(
             body, content_type="application/json", timeout=self.timeout, retry=DEFAULT_RETRY
         )

@@ -27,8 +27,12 @@ class Settings(BaseSettings):
         Source.dtc, description="dtc: the course's csv.gz mirror; tlc: the TLC's parquet files"
     )
     source_url: str | None = Field(
-        None, description="base URL of the chosen source; unset: that source's own host"
+        None,
+        description="base URL of the chosen source, for this run; unset: dtc_url or "
+        "tlc_url, else that source's own host",
     )
+    dtc_url: str | None = Field(None, description="base URL of the course's csv.gz mirror")
+    tlc_url: str | None = Field(None, description="base URL of the TLC's parquet files")
     lake: str = Field(
         "data/lake",
         description="a directory, gs://BUCKET[/PREFIX], or gcs-block://NAME (a GcsBucket block)",
@@ -63,8 +67,9 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        """Where the chosen source's months are: the given base, else its own host."""
-        return self.source_url or DEFAULT_BASE_URL[self.source]
+        """Where the chosen source's months are: the run's base, else the source's."""
+        own = self.dtc_url if self.source is Source.dtc else self.tlc_url
+        return self.source_url or own or DEFAULT_BASE_URL[self.source]
 
     @classmethod
     def of(cls, **values: Any) -> Settings:

@@ -14,8 +14,8 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.tasks import task_input_hash
 
-from taxi_etl import artifacts, pipeline, quality, source
-from taxi_etl.lake import Lake
+from taxi_etl import artifacts, pipeline, quality, source, zones
+from taxi_etl.lake import Lake, open_lake
 from taxi_etl.params import Partition
 from taxi_etl.pipeline import MonthResult
 from taxi_etl.settings import Settings
@@ -84,3 +84,15 @@ async def write_month(
     return result
 
 
+@task(name="zones")
+async def load_zones(cfg: Settings) -> zones.ZonesManifest:
+    """The zone lookup the source serves now, as a revision in the lake."""
+    target = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)
+    manifest, new = await asyncio.to_thread(zones.load_zones, target, cfg)
+    get_run_logger().info(
+        "zones revision %s (%d zones): %s",
+        manifest.revision,
+        manifest.rows,
+        "new" if new else "held",
+    )
+    return manifest

@@ -11,16 +11,29 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from taxi_etl.params import Colour, ParameterError, Runner
+from taxi_etl.params import Colour, ParameterError, Runner, Source
 
 __all__ = ["build_parser", "main"]
 
 
-def _load_options(parser: argparse.ArgumentParser) -> None:
-    """The options every loading command shares; each one maps onto a setting."""
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    """Where months come from and go to; each option maps onto a setting."""
     parser.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
-    parser.add_argument("--source-url", help="base URL of the csv.gz releases")
+    parser.add_argument(
+        "--source",
+        choices=[s.value for s in Source],
+        help="dtc: the course's csv.gz mirror; tlc: the TLC's parquet files [dtc, or "
+        "TAXI_ETL_SOURCE]",
+    )
+    parser.add_argument(
+        "--source-url", help="base URL of the chosen source [that source's own host]"
+    )
     parser.add_argument("--cache", help="download cache directory")
+
+
+def _load_options(parser: argparse.ArgumentParser) -> None:
+    """The options every loading command shares."""
+    _source_options(parser)
     parser.add_argument("--force", action="store_true", help="reload months already loaded")
     parser.add_argument("--concurrency", type=int, default=2, help="months loaded at once")
     parser.add_argument(
@@ -60,8 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
     _load_options(back)
     back.set_defaults(func=commands.cmd_backfill)
 
+    catch = sub.add_parser(
+        "catchup",
+        help="bring a dataset up to date: every published month not in the lake, or "
+        "republished, up to the newest",
+        allow_abbrev=False,
+    )
+    catch.add_argument("colour", choices=colours)
+    catch.add_argument("--start", help="first month, YYYY-MM [the TLC's first of the dataset]")
+    catch.add_argument("--end", help="last month, YYYY-MM [last month]")
+    _load_options(catch)
+    catch.set_defaults(func=commands.cmd_catchup)
+
+    zones = sub.add_parser(
+        "zones",
+        help="load the taxi zone lookup into the lake (each revision kept)",
+        allow_abbrev=False,
+    )
+    _source_options(zones)
+    zones.set_defaults(func=commands.cmd_zones)
+
     conv = sub.add_parser(
-        "convert", help="transform one local csv.gz into parquet", allow_abbrev=False
+        "convert",
+        help="transform one local file (csv.gz or the TLC's parquet) into canonical parquet",
+        allow_abbrev=False,
     )
     conv.add_argument("--colour", "--color", required=True, choices=colours)
     conv.add_argument("--year", type=int, help="partition year (default: from the file name)")

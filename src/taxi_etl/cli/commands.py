@@ -6,6 +6,8 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +23,31 @@ from rich.progress import (
 from taxi_etl.cli import running
 from taxi_etl.cli.output import console, lake_summary, out, results_table
 from taxi_etl.params import (
+    TLC_FIRST_MONTH,
     Colour,
     ParameterError,
+    Source,
     check_concurrency,
+    check_exists,
     explain,
     parse_month_range,
     parse_months,
+    previous_month,
     validate,
 )
 from taxi_etl.pipeline import MonthResult, MonthStatus
 
 
-def load_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The loading options as flow parameters, so the run's page shows them; the cache
-    is this machine's business, a setting. A bad value fails here, before any run."""
+def source_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The source and lake options as flow parameters, so the run's page shows them;
+    the cache is this machine's business, a setting. A bad value fails here."""
     from pydantic import ValidationError
 
     from taxi_etl.settings import Settings
 
     given = {
         name: getattr(args, name, None)
-        for name in ("lake", "source_url", "runner", "dask_address", "cache")
+        for name in ("lake", "source_url", "source", "runner", "dask_address", "cache")
     }
     try:
         Settings.with_overrides(**given)
@@ -49,15 +55,28 @@ def load_parameters(args: argparse.Namespace) -> dict[str, Any]:
         raise ParameterError(explain(exc)) from None
     if given.pop("cache"):
         os.environ.update(Settings.of(cache=args.cache).env())
-    return {"force": args.force, "concurrency": check_concurrency(args.concurrency), **given}
+    return given
+
+
+def load_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Every loading option as a flow parameter."""
+    concurrency = check_concurrency(args.concurrency)
+    return {"force": args.force, "concurrency": concurrency, **source_parameters(args)}
+
+
+def _source(parameters: dict[str, Any]) -> Source:
+    from taxi_etl.settings import Settings
+
+    return Source(parameters.get("source") or Settings().source)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     run = validate(args.colour, args.year, parse_months(args.months))
     parameters = load_parameters(args)
+    check_exists(_source(parameters), run.colour, [(run.year, m) for m in run.months])
     t0 = time.perf_counter()
-    state = running.run_parent(
-        months=run.months, year=run.year, colour=run.colour, **parameters
+    state = running.run(
+        "etl_parent_flow", months=run.months, year=run.year, colour=run.colour, **parameters
     )
     ok, results = running.finished(state)
     title = f"{run.colour} {run.year} in {time.perf_counter() - t0:.1f}s"
@@ -65,29 +84,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def cmd_backfill(args: argparse.Namespace) -> int:
-    colour = validate(args.colour, 2019, [1]).colour
-    pairs = parse_month_range(args.range)
-    parameters = load_parameters(args)
-    t0 = time.perf_counter()
+def _with_progress(title: str, total: int, run: Callable[[], Any]) -> tuple[bool, list[Any]]:
+    """Run a flow with a progress bar that moves as each month ends."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
-    with Progress(
-        *columns, MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as bar:
-        job = bar.add_task(f"backfill {colour} {args.range}", total=len(pairs))
+    with Progress(*columns, MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        job = bar.add_task(title, total=total)
 
         def tick(result: MonthResult) -> None:
             bar.update(job, advance=1, description=f"{result.partition}: {result.status}")
 
         with running.month_listener(tick):
-            state = running.run_backfill(months=args.range, colour=colour, **parameters)
-    ok, results = running.finished(state)
-    title = f"backfill {colour} {args.range} in {time.perf_counter() - t0:.1f}s"
+            state = run()
+    return running.finished(state)
+
+
+def _report(title: str, ok: bool, results: list[MonthResult]) -> int:
     out.print(results_table(title, results))
     unpublished = [r.partition.ym for r in results if r.status is MonthStatus.not_published]
     if unpublished:
         out.print(f"not published (yet): {', '.join(unpublished)}")
     return 0 if ok else 1
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    colour = validate(args.colour, 2019, [1]).colour
+    pairs = parse_month_range(args.range)
+    parameters = load_parameters(args)
+    check_exists(_source(parameters), colour, pairs)
+    t0 = time.perf_counter()
+    ok, results = _with_progress(
+        f"backfill {colour} {args.range}",
+        len(pairs),
+        lambda: running.run("etl_backfill_flow", months=args.range, colour=colour, **parameters),
+    )
+    return _report(
+        f"backfill {colour} {args.range} in {time.perf_counter() - t0:.1f}s", ok, results
+    )
+
+
+def cmd_catchup(args: argparse.Namespace) -> int:
+    colour = validate(args.colour, 2019, [1]).colour
+    parameters = load_parameters(args)
+    parameters["source"] = parameters["source"] or Source.tlc
+    start = args.start or "{}-{:02d}".format(*TLC_FIRST_MONTH[colour])
+    end = args.end or "{}-{:02d}".format(*previous_month(datetime.now(UTC)))
+    pairs = parse_month_range(f"{start}..{end}")
+    check_exists(parameters["source"], colour, pairs)
+    t0 = time.perf_counter()
+    ok, results = _with_progress(
+        f"catch-up {colour} from {start}",
+        len(pairs),
+        lambda: running.run("etl_catchup_flow", colour=colour, start=start, end=end, **parameters),
+    )
+    return _report(
+        f"catch-up {colour} {start}..{end} in {time.perf_counter() - t0:.1f}s", ok, results
+    )
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -120,6 +171,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zones(args: argparse.Namespace) -> int:
+    """The zone lookup into the lake, without Prefect: a small file, one step."""
+    from taxi_etl import zones
+    from taxi_etl.lake import open_lake
+    from taxi_etl.settings import Settings
+
+    parameters = source_parameters(args)
+    cfg = Settings.with_overrides(
+        lake=parameters["lake"], source_url=parameters["source_url"], source=parameters["source"]
+    )
+    manifest, new = zones.load_zones(open_lake(cfg.lake, upload_timeout=cfg.upload_timeout), cfg)
+    state = "new revision" if new else "already in the lake"
+    out.print(
+        f"zones revision {manifest.revision}: {manifest.rows} zones from {manifest.source_url} "
+        f"({state})"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from taxi_etl.devtools import demo, mirror
     from taxi_etl.settings import Settings
@@ -134,7 +204,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with mirror.serve(Path(tmp)) as url:
             console.print(f"serving sample months at {url}")
             for month_set in demo.DEMO_SETS:
-                state = running.run_parent(
+                state = running.run(
+                    "etl_parent_flow",
                     months=list(month_set.months),
                     year=month_set.year,
                     colour=month_set.colour,

@@ -44,19 +44,17 @@ def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
     return state.is_completed(), results
 
 
+def run(flow_name: str, **parameters: Any) -> Any:
+    """The final state of one of the flows, by its name, run with these parameters."""
+    prefect_env()
+    from taxi_etl import flows
+
+    return run_flow(getattr(flows, flow_name), **parameters)
+
+
 def run_parent(**parameters: Any) -> Any:
-    """The parent flow's final state (a flow's parameters, by name)."""
-    prefect_env()
-    from taxi_etl import flows
-
-    return run_flow(flows.etl_parent_flow, **parameters)
-
-
-def run_backfill(**parameters: Any) -> Any:
-    prefect_env()
-    from taxi_etl import flows
-
-    return run_flow(flows.etl_backfill_flow, **parameters)
+    """The parent flow's final state (the course's flow; tests and benchmarks use it)."""
+    return run("etl_parent_flow", **parameters)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from taxi_etl.deployments.catalogue import DEPLOYMENTS, select
+from taxi_etl.deployments.catalogue import DEPLOYMENTS, select, starting
 from taxi_etl.deployments.plan import describe
 from taxi_etl.deployments.settings import DeploySettings
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = DeploySettings()
-    sets = select(args.only)
+    sets = starting(select(args.only), settings.catchup_start)
     print(describe(settings, sets, args.api_url))
     if args.dry_run:
         print("dry run: nothing written")

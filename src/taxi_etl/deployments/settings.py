@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taxi_etl.compat import flow_run_pythonwarnings
-from taxi_etl.params import DaskAddress
+from taxi_etl.params import DaskAddress, YearMonth
 from taxi_etl.settings import Settings
 
 #: Webhook block saved from TAXI_ETL_DEPLOY_NOTIFY_URL, as ``<block-type>/<name>``.
@@ -57,8 +57,16 @@ class DeploySettings(BaseSettings):
         description="TAXI_ETL_LAKE of the flows; default gs://BUCKET with the emulator, "
         "else gcs-block://BUCKET_BLOCK",
     )
-    source_url: str | None = Field(
-        None, description="TAXI_ETL_SOURCE_URL of the flows, e.g. http://mirror:8000 offline"
+    dtc_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TAXI_ETL_DEPLOY_DTC_URL", "TAXI_ETL_DEPLOY_SOURCE_URL"),
+        description="the course mirror's base URL in the flows, e.g. http://mirror:8000 "
+        "offline (TAXI_ETL_DEPLOY_SOURCE_URL is its older name)",
+    )
+    tlc_url: str | None = Field(
+        None,
+        description="the TLC files' base URL in the flows, e.g. http://mirror:8000/tlc/trip-data "
+        "offline",
     )
     cache: str = Field("/tmp/taxi-etl/cache", description="TAXI_ETL_CACHE in the containers")
     upload_timeout: float | None = Field(None, gt=0, description="TAXI_ETL_UPLOAD_TIMEOUT")
@@ -89,6 +97,11 @@ class DeploySettings(BaseSettings):
         f"{DEFAULT_NOTIFY_BLOCK} when NOTIFY_URL is set. Without NOTIFY_URL it names a block "
         "made elsewhere (e.g. slack-webhook/ops, made in the UI)",
     )
+    catchup_start: YearMonth | None = Field(
+        None,
+        description="first month (YYYY-MM) of the scheduled catch-ups; unset: each "
+        "dataset's first TLC month (a full history: about 60 GB over all four)",
+    )
     infrastructure_block: str = "taxi-etl"
     bucket_block: str = "taxi-lake"
     credentials_block: str = "taxi-gcp"
@@ -96,13 +109,15 @@ class DeploySettings(BaseSettings):
 
     @field_validator(
         "lake",
-        "source_url",
+        "dtc_url",
+        "tlc_url",
         "dask_address",
         "storage_emulator_host",
         "gcp_project",
         "credentials_file",
         "notify_url",
         "notify_block",
+        "catchup_start",
         mode="before",
     )
     @classmethod
@@ -149,7 +164,8 @@ class DeploySettings(BaseSettings):
         return Settings.of(
             lake=self.container_lake(),
             cache=self.cache,
-            source_url=self.source_url,
+            dtc_url=self.dtc_url,
+            tlc_url=self.tlc_url,
             upload_timeout=self.upload_timeout,
             dask_address=self.dask_address,
             notify_block=self.notify_target(),  # a block name; the URL stays in the block

@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -143,23 +143,55 @@ def _exact_int(arr: pa.Array, name: str, mp: pa.MemoryPool | None) -> pa.Array:
         ) from None
 
 
+def _from_python(values: Sequence[str | int]) -> pa.Array:
+    """A string or int64 array built from its buffers (see _scalar on why)."""
+    ints = [v for v in values if isinstance(v, int)]
+    if len(ints) == len(values):
+        data = struct.pack(f"<{len(ints)}q", *ints)
+        return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(data)])
+    encoded = [str(v).encode() for v in values]
+    offsets = [0]
+    for item in encoded:
+        offsets.append(offsets[-1] + len(item))
+    buffers = [None, pa.py_buffer(struct.pack(f"<{len(offsets)}i", *offsets))]
+    return pa.Array.from_buffers(
+        pa.string(), len(values), [*buffers, pa.py_buffer(b"".join(encoded))]
+    )
+
+
+_EMPTY = _from_python([""])[0]
+
+
 def _blank_to_null(arr: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(arr), ""), pa.nulls(1, arr.type)[0], arr)
+    blank = pc.equal(pc.utf8_trim_whitespace(arr), _EMPTY)
+    return pc.if_else(blank, pa.nulls(1, arr.type)[0], arr)
 
 
-def _codes(
-    arr: pa.Array, col: Column, table: Mapping[str, int | str], stats: TransformStats
-) -> pa.Array:
+_CODE_ARRAYS: dict[tuple[int, str], tuple[pa.Array, pa.Array]] = {}
+
+
+def _code_arrays(col: Column) -> tuple[pa.Array, pa.Array]:
+    """A code table as (keys, values) arrays, built once per table and type:
+    ``pa.array`` on Python objects checks for pandas, an import this process avoids."""
+    table = col.codes or {}
+    key = (id(table), col.kind.value)
+    if key not in _CODE_ARRAYS:
+        values = [str(v) if col.kind is Kind.STR else int(v) for v in table.values()]
+        _CODE_ARRAYS[key] = _from_python(list(table)), _from_python(values)
+    return _CODE_ARRAYS[key]
+
+
+def _codes(arr: pa.Array, col: Column, stats: TransformStats) -> pa.Array:
     """Text codes through the code table; values it lacks become null and are counted."""
     if not pa.types.is_string(arr.type):
         if pa.types.is_floating(arr.type):
             arr = _exact_int(arr, col.name, None)
         arr = pc.cast(arr, pa.string())
     norm = pc.utf8_upper(pc.utf8_trim_whitespace(arr))
-    keys = pa.array(list(table), pa.string())
+    keys, values = _code_arrays(col)
     index = pc.index_in(norm, value_set=keys)
-    mapped = pa.array(list(table.values()), col.arrow_type).take(index)
-    missed = pc.and_(pc.is_null(index), pc.not_equal(norm, ""))
+    mapped = values.take(index)
+    missed = pc.and_(pc.is_null(index), pc.not_equal(norm, _EMPTY))
     if pc.any(missed).as_py():
         counts = stats.unmapped.setdefault(col.name, {})
         for entry in pc.value_counts(arr.filter(missed)).to_pylist():
@@ -202,7 +234,7 @@ def convert(
     if pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, pa.string(), memory_pool=mp)
     if col.codes is not None and (pa.types.is_string(arr.type) or col.kind is Kind.STR):
-        return _codes(arr, col, col.codes, stats)
+        return _codes(arr, col, stats)
     if col.kind is Kind.INT:
         return _to_int(arr, col, mp)
     if col.kind is Kind.TS:
