@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
+import os
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from taxi_etl import source
-from taxi_etl.devtools import sample
+from taxi_etl.devtools import mirror, sample
 from taxi_etl.devtools.mirror import MAX_DELAY, FaultPlan, serve
 
 PATH = "/yellow/yellow_tripdata_2021-01.csv.gz"
@@ -97,6 +100,7 @@ def test_range_request_for_resume(base: str, payload: bytes) -> None:
     assert status == 206
     assert headers["content-range"] == f"bytes 1000-{len(payload) - 1}/{len(payload)}"
     assert body == payload[1000:]
+    assert headers["etag"] == request(base, PATH, "HEAD")[1]["etag"]  # the file's, not the part's
     status, _, _ = request(base, PATH, headers={"Range": f"bytes={len(payload)}-"})
     assert status == 416
 
@@ -144,7 +148,7 @@ def test_absolute_symlink_out_of_root_is_refused(tmp_path: Path) -> None:
         assert request(url, "/link.txt")[0] in (400, 404)
 
 
-@pytest.mark.parametrize("code", ["500", "503", "404"])
+@pytest.mark.parametrize("code", ["500", "503", "404", "403"])
 def test_status_faults_then_normal(root: Path, payload: bytes, code: str) -> None:
     plan = FaultPlan({PATH: [code, code]})
     with serve(root, faults=plan) as url:
@@ -293,3 +297,135 @@ def test_rate_paces_a_download(tmp_path: Path) -> None:
         took = time.monotonic() - began
     assert got == body
     assert 0.2 <= took < 5, took
+
+
+# -- freshness: ETag, Last-Modified, conditional requests, as CloudFront and S3 answer ------
+
+
+def md5_tag(data: bytes) -> str:
+    return f'"{hashlib.new("md5", data).hexdigest()}"'  # not the md5 a test may count
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_every_200_carries_etag_last_modified_and_length(
+    root: Path, base: str, payload: bytes, method: str
+) -> None:
+    status, headers, _ = request(base, PATH, method)
+    assert status == 200
+    assert headers["etag"] == md5_tag(payload)
+    mtime = (root / PATH.lstrip("/")).stat().st_mtime
+    assert headers["last-modified"] == formatdate(mtime, usegmt=True)
+    assert int(headers["content-length"]) == len(payload)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize(
+    "given",
+    ["{tag}", "W/{tag}", '"0123", {tag}', "*"],
+    ids=["exact", "weak", "list", "star"],
+)
+def test_if_none_match_with_the_current_tag_is_304_without_body(
+    root: Path, payload: bytes, method: str, given: str
+) -> None:
+    plan = FaultPlan()
+    with serve(root, faults=plan) as url:
+        tag = request(url, PATH, "HEAD")[1]["etag"]
+        status, headers, body = request(
+            url, PATH, method, headers={"If-None-Match": given.format(tag=tag)}
+        )
+        assert (status, body) == (304, b"")
+        assert headers["etag"] == tag and "last-modified" in headers
+        other = request(url, PATH, method, headers={"If-None-Match": '"0123"'})
+        assert other[0] == 200 and other[2] == (payload if method == "GET" else b"")
+    assert plan.not_modified == {PATH: 1}
+    assert (plan.requests[PATH], plan.head_requests[PATH]) == (
+        (2, 1) if method == "GET" else (0, 3)
+    )
+
+
+def test_if_modified_since(root: Path, base: str) -> None:
+    last_modified = request(base, PATH, "HEAD")[1]["last-modified"]
+    mtime = int((root / PATH.lstrip("/")).stat().st_mtime)
+    for since, expected in [
+        (last_modified, 304),
+        (formatdate(mtime + 3600, usegmt=True), 304),
+        (formatdate(mtime - 1, usegmt=True), 200),
+        ("not a date", 200),
+    ]:
+        for method in ("GET", "HEAD"):
+            status = request(base, PATH, method, headers={"If-Modified-Since": since})[0]
+            assert status == expected, (since, method)
+    # If-None-Match decides when both are given (RFC 9110 13.2.2).
+    both = {"If-None-Match": '"0123"', "If-Modified-Since": last_modified}
+    assert request(base, PATH, headers=both)[0] == 200
+
+
+def test_a_file_republished_in_place_is_fresh_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new ETag and Last-Modified on the next request, whether the file was replaced
+    (a new inode, as the generators write) or rewritten; hashed once per version."""
+    hashed: list[int] = []
+    real_md5 = hashlib.md5
+
+    def counting_md5(*args: bytes, **kwargs: bool) -> object:
+        hashed.append(1)
+        return real_md5(*args, **kwargs)
+
+    monkeypatch.setattr(mirror.hashlib, "md5", counting_md5)
+    path = tmp_path / "tlc" / "trip-data" / "green_tripdata_2024-01.parquet"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"first version")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    url_path = "/tlc/trip-data/green_tripdata_2024-01.parquet"
+    with serve(tmp_path) as url:
+        first = request(url, url_path)[1]
+        for _ in range(3):
+            assert request(url, url_path, headers={"If-None-Match": first["etag"]})[0] == 304
+        assert len(hashed) == 1  # cached per (inode, size, mtime)
+
+        tmp = path.with_name("new")
+        tmp.write_bytes(b"other version")  # same size
+        os.utime(tmp, (1_700_000_000, 1_700_000_000))  # same mtime: the inode tells
+        os.replace(tmp, path)
+        status, second, body = request(url, url_path, headers={"If-None-Match": first["etag"]})
+        assert (status, body, second["etag"]) == (200, b"other version", md5_tag(body))
+
+        path.write_bytes(b"third version")  # same inode and size, a later mtime
+        os.utime(path, (1_700_086_400, 1_700_086_400))
+        status, third, body = request(
+            url, url_path, headers={"If-Modified-Since": first["last-modified"]}
+        )
+        assert (status, body, third["etag"]) == (200, b"third version", md5_tag(body))
+        assert third["last-modified"] == "Wed, 15 Nov 2023 22:13:20 GMT"
+    assert len(hashed) == 3
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_missing_status_by_path_prefix(tmp_path: Path, method: str) -> None:
+    """CloudFront answers 403 for a TLC month not published yet; the rest stays 404."""
+    (tmp_path / "tlc" / "trip-data").mkdir(parents=True)
+    (tmp_path / "tlc" / "trip-data" / "yellow_tripdata_2024-01.parquet").write_bytes(b"x")
+    missing = {"/tlc/": 403, "/tlc/misc/": 410}
+    with serve(tmp_path, missing=missing) as url:
+        status = {p: request(url, p, method)[0] for p in [
+            "/tlc/trip-data/yellow_tripdata_2024-01.parquet",
+            "/tlc/trip-data/yellow_tripdata_2024-02.parquet",
+            "/tlc/trip-data/",
+            "/tlc/misc/taxi_zone_lookup.csv",
+            "/tlc",
+            "/yellow/yellow_tripdata_2021-08.csv.gz",
+            "/tlc/../secret",
+        ]}
+    assert list(status.values()) == [200, 403, 403, 410, 404, 404, 400]
+    for bad in ({"tlc/": 403}, {"/tlc/": 200}, {"/tlc/": 600}):
+        with pytest.raises(ValueError, match="missing"), serve(tmp_path, missing=bad):
+            pass
+
+
+def test_a_status_fault_of_403_then_the_file(root: Path, payload: bytes) -> None:
+    """A throttled client sees 403 too; retrying then gets the file."""
+    plan = FaultPlan({PATH: ["403"]})
+    with serve(root, faults=plan) as url:
+        assert request(url, PATH)[0] == 403
+        assert request(url, PATH)[2] == payload

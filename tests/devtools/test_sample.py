@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
+from taxi_etl import source
 from taxi_etl.devtools import sample
 
 ROWS = 20_000
@@ -31,6 +32,8 @@ EXPECTED_HEADERS = {
     "SR_Flag,Affiliated_base_number",
     "fhv_2019": "dispatching_base_num,pickup_datetime,dropoff_datetime,PULocationID,"
     "DOLocationID,SR_Flag",
+    "fhvhv": "hvfhs_license_num,dispatching_base_num,pickup_datetime,dropoff_datetime,"
+    "PULocationID,DOLocationID,SR_Flag",
 }
 METADATA = {
     "yellow": ["VendorID", "passenger_count", "RatecodeID", "store_and_fwd_flag", "payment_type"],
@@ -62,6 +65,7 @@ INT_COLUMNS = {
         "trip_type",
     ],
     "fhv": ["PUlocationID", "DOlocationID", "SR_Flag"],
+    "fhvhv": ["PULocationID", "DOLocationID", "SR_Flag"],
 }
 DATETIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
@@ -82,24 +86,25 @@ def months(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("yellow", "yellow", 2021, 1),
         ("green", "green", 2020, 1),
         ("fhv", "fhv", 2019, 12),
+        ("fhvhv", "fhvhv", 2019, 2),
     ]:
         paths[key] = root / f"{key}.csv.gz"
         assert sample.generate_month(paths[key], colour, year, month, ROWS, seed=7) == ROWS
     return paths
 
 
-@pytest.mark.parametrize("key", ["yellow", "green", "fhv", "fhv_2019"])
+@pytest.mark.parametrize("key", ["yellow", "green", "fhv", "fhv_2019", "fhvhv"])
 def test_header_is_exact_per_variant(tmp_path: Path, key: str) -> None:
     colour = key.split("_")[0]
     path = tmp_path / "m.csv.gz"
-    sample.generate_month(path, colour, 2019, 1, 50, header=key)
+    sample.generate_month(path, colour, 2019, 2, 50, header=key)
     header, rows = read_rows(path)
     assert ",".join(header) == EXPECTED_HEADERS[key] == ",".join(sample.HEADERS[key])
     assert len(rows) == 50
     assert {len(r) for r in rows} == {len(header)}
 
 
-@pytest.mark.parametrize("key", ["yellow", "green", "fhv"])
+@pytest.mark.parametrize("key", ["yellow", "green", "fhv", "fhvhv"])
 def test_row_count_and_valid_gzip(months: dict[str, Path], key: str) -> None:
     raw = months[key].read_bytes()
     assert raw[:2] == b"\x1f\x8b"
@@ -165,7 +170,7 @@ def test_decimal_formats_mix_like_the_real_files(months: dict[str, Path], key: s
 
 
 @pytest.mark.parametrize(("as_floats", "pattern"), [(False, r"\d+"), (True, r"\d+\.0")])
-@pytest.mark.parametrize("colour", ["yellow", "green", "fhv"])
+@pytest.mark.parametrize("colour", ["yellow", "green", "fhv", "fhvhv"])
 def test_integer_code_style(tmp_path: Path, colour: str, as_floats: bool, pattern: str) -> None:
     path = tmp_path / "m.csv.gz"
     sample.generate_month(path, colour, 2021, 6, 2_000, ints_as_floats=as_floats)
@@ -177,7 +182,7 @@ def test_integer_code_style(tmp_path: Path, colour: str, as_floats: bool, patter
 
 def pickups_outside(path: Path, year: int, month: int) -> tuple[int, str, int]:
     table = pacsv.read_csv(path)
-    pickup = table.column(1)
+    pickup = table.column(next(c for c in table.column_names if "pickup_datetime" in c))
     start = datetime(year, month, 1)
     end = datetime(year + month // 12, month % 12 + 1, 1)
     before = pc.sum(pc.less(pickup, start)).as_py() or 0
@@ -185,7 +190,9 @@ def pickups_outside(path: Path, year: int, month: int) -> tuple[int, str, int]:
     return before + after, str(pickup[0].as_py()), after
 
 
-@pytest.mark.parametrize(("key", "year", "month"), [("yellow", 2021, 1), ("fhv", 2019, 12)])
+@pytest.mark.parametrize(
+    ("key", "year", "month"), [("yellow", 2021, 1), ("fhv", 2019, 12), ("fhvhv", 2019, 2)]
+)
 def test_pickups_outside_month_are_counted(
     months: dict[str, Path], key: str, year: int, month: int
 ) -> None:
@@ -213,6 +220,38 @@ def test_fhv_values(months: dict[str, Path]) -> None:
     assert sum(r[sr] == "" for r in rows) > 0.8 * ROWS
     assert 0 < sum(r[affiliated] == "" for r in rows) < 0.2 * ROWS
     assert all(re.fullmatch(r"B\d{5}", r[affiliated]) for r in rows if r[affiliated])
+
+
+def test_fhvhv_values(months: dict[str, Path]) -> None:
+    """The mirror's high-volume files: four licences with their own bases, locations in
+    every row, SR_Flag 1 or empty, no metadata tail."""
+    _, rows = read_rows(months["fhvhv"])
+    licence, base, pickup, dropoff, pu, do, sr = range(7)
+    licences = {r[licence] for r in rows}
+    assert licences == {"HV0002", "HV0003", "HV0004", "HV0005"}  # Juno and Via in 2019
+    share = {k: sum(r[licence] == k for r in rows) / ROWS for k in licences}
+    assert 0.65 < share["HV0003"] < 0.8 and 0.2 < share["HV0005"] < 0.33  # Uber, Lyft
+    uber = {r[base] for r in rows if r[licence] == "HV0003"}
+    assert len(uber) == 12 and "B02764" in uber
+    assert {r[base] for r in rows if r[licence] == "HV0005"} == {"B02510"}
+    assert all(re.fullmatch(r"B\d{5}", r[base]) for r in rows)
+    for col in (pu, do):
+        assert {int(r[col]) for r in rows} <= set(range(1, 266))  # never empty
+        assert len({r[col] for r in rows}) > 200
+    assert {r[sr] for r in rows} == {"", "1"}
+    assert 0.05 * ROWS < sum(r[sr] == "1" for r in rows) < 0.15 * ROWS
+    for row in rows:
+        assert DATETIME.fullmatch(row[pickup]) and row[dropoff] > row[pickup]
+    assert sample.missing_metadata_count(ROWS, "fhvhv") == 0
+
+
+def test_fhvhv_licences_follow_the_years(tmp_path: Path) -> None:
+    """Juno left in 2019 and Via in 2021-11; shared rides all but stopped in 2020-03."""
+    path = tmp_path / "m.csv.gz"
+    sample.generate_month(path, "fhvhv", 2022, 3, 3_000)
+    _, rows = read_rows(path)
+    assert {r[0] for r in rows} == {"HV0003", "HV0005"}
+    assert sum(r[6] == "1" for r in rows) < 0.03 * 3_000
 
 
 def test_deterministic_per_seed(tmp_path: Path) -> None:
@@ -252,6 +291,12 @@ def test_write_mirror_layout(tmp_path: Path) -> None:
     ]
     assert all(p.is_file() for p in paths)
     assert paths[0].read_bytes() != paths[1].read_bytes()
+    fhvhv = sample.write_mirror(tmp_path, "fhvhv", 2019, [2], 100)
+    assert fhvhv == [tmp_path / "fhvhv" / "fhvhv_tripdata_2019-02.csv.gz"]
+    for colour in ("yellow", "green", "fhv"):
+        assert sample.release_path(colour, 2019, 2) == source.release_path(colour, 2019, 2)
+    with pytest.raises(ValueError, match="colour must be one of"):
+        sample.release_path("blue", 2019, 2)
 
 
 @pytest.mark.parametrize(
@@ -260,6 +305,8 @@ def test_write_mirror_layout(tmp_path: Path) -> None:
         {"colour": "blue"},
         {"header": "green"},
         {"header": "fhv_2019"},
+        {"colour": "fhvhv", "header": "fhv"},
+        {"colour": "fhv", "header": "fhvhv"},
         {"month": 13},
         {"rows": -1},
         {"compresslevel": 10},

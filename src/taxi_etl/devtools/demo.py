@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taxi_etl import source
-from taxi_etl.devtools import sample
+from taxi_etl.devtools import sample, tlc_sample
+from taxi_etl.devtools.tlc_mirror import TlcSet, sets_of
 from taxi_etl.params import Colour, ParameterError, parse_months
 
 
@@ -59,6 +60,30 @@ DEMO_SETS = (
 )
 #: The compose mirror's: the demo's, and green 2019-12 for a backfill across a year.
 MIRROR_SETS = (*DEMO_SETS, MonthSet(Colour.green, 2019, (12,)))
+
+#: A run for a catch-up test: green 2024-10..2025-02, across the 2025 era, with no green
+#: month after it, so 2025-03 (and any later green month) answers 403.
+CATCH_UP = ("green", (2024, 10), (2025, 2))
+
+
+def _tlc_months() -> list[tuple[str, int, int]]:
+    dataset, first, last = CATCH_UP
+    run = [(y, m) for y in range(first[0], last[0] + 1) for m in range(1, 13)]
+    months = [(dataset, y, m) for y, m in run if first <= (y, m) <= last]
+    for name in tlc_sample.DATASETS:
+        reps = tlc_sample.representative_months(name)
+        months += [(name, y, m) for y, m in reps if name != dataset or (y, m) <= last]
+    return months
+
+
+#: The TLC months the demo and the compose mirror serve: every representative month of
+#: every dataset (each era's first, each type flip: ``tlc_sample.representative_months``)
+#: but green's after the catch-up run (green 2026-06; yellow 2026-06 has the same new
+#: column), and the :data:`CATCH_UP` run.
+TLC_SETS: tuple[TlcSet, ...] = sets_of(_tlc_months())
+#: Rows per TLC month unless its set says otherwise: all 65 months of TLC_SETS (5 MB) are
+#: written in about 2 s (1 s of CPU) on 2 cores shared with other work.
+TLC_ROWS = 2_000
 
 #: Months written in another of the real files' variants.
 _HEADERS = {(Colour.fhv, 2019, 1): "fhv_2019"}

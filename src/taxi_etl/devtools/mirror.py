@@ -1,10 +1,18 @@
-"""Local read-only HTTP mirror of the TLC release files, for the offline demo and tests.
+"""Local read-only HTTP mirror of the release files, for the offline demo and tests.
 
-The base URL it yields stands in for
-``https://github.com/DataTalksClub/nyc-tlc-data/releases/download``, so the downloader
-is exercised over real sockets: ``{base}/{colour}/{colour}_tripdata_{year}-{month:02}.csv.gz``.
-A :class:`FaultPlan` makes chosen requests fail the ways real downloads fail (5xx,
+The base URL it yields stands in for the download hosts, so the downloader is exercised
+over real sockets: the course's GitHub release
+(``{base}/{colour}/{colour}_tripdata_{year}-{month:02}.csv.gz``) and, for a root laid out
+by :mod:`taxi_etl.devtools.tlc_mirror`, the TLC's CloudFront host under ``{base}/tlc/``.
+A :class:`FaultPlan` makes chosen requests fail the ways real downloads fail (5xx, 403,
 404, connection reset, short body, slow start) so retry logic can be tested exactly.
+
+Freshness works as on the real hosts, because the TLC republishes files in place and an
+ingester must notice: every 200 and 206 carries ``ETag`` (the quoted hex MD5 of the
+content, as CloudFront and S3 give for a file uploaded in one part), ``Last-Modified`` and
+``Content-Length``; ``If-None-Match`` or ``If-Modified-Since`` answer ``304 Not Modified``
+while the file is unchanged.  A file with no match answers 404 unless `missing` says
+otherwise for its path prefix (CloudFront answers 403 for a month not published yet).
 
 Stdlib only, and it binds to loopback only (unless the caller opts in with
 ``allow_non_loopback``): it has no authentication and serves any file under `root`.
@@ -12,106 +20,28 @@ Stdlib only, and it binds to loopback only (unless the caller opts in with
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-import math
+import os
 import socket
 import struct
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
+
+from taxi_etl.devtools.mirror_faults import ACTIONS, MAX_DELAY, STATUS_ACTIONS, FaultPlan
 
 __all__ = ["ACTIONS", "MAX_DELAY", "FaultPlan", "serve"]
 
-#: Fault actions understood by :class:`FaultPlan`, besides ``"slow:<seconds>"``.
-ACTIONS: frozenset[str] = frozenset({"500", "503", "404", "reset", "truncate"})
-
-#: Upper bound for ``"slow:<seconds>"`` so a mistyped plan cannot hang a test run.
-MAX_DELAY = 30.0
-
 _CHUNK = 256 * 1024
 _RESET_BYTES = 64 * 1024
-
-
-def _norm(path: str) -> str:
-    return path if path.startswith("/") else "/" + path
-
-
-def _check_action(action: str) -> None:
-    if action in ACTIONS:
-        return
-    if action.startswith("slow:"):
-        try:
-            seconds = float(action[5:])
-        except ValueError:
-            seconds = math.nan
-        if 0 <= seconds <= MAX_DELAY:
-            return
-        raise ValueError(f"{action!r}: delay must be a number of seconds in 0..{MAX_DELAY}")
-    raise ValueError(f"unknown fault {action!r}; expected one of {sorted(ACTIONS)} or 'slow:<s>'")
-
-
-@dataclass
-class FaultPlan:
-    """Faults to inject per URL path, consumed one per GET in the order given.
-
-    Keys are URL paths such as ``/yellow/yellow_tripdata_2021-01.csv.gz`` (a missing
-    leading slash is added).  Once a path's actions are used up it is served normally.
-    Actions: ``"500"``, ``"503"``, ``"404"`` (status only), ``"reset"`` (headers and part
-    of the body, then a TCP RST), ``"truncate"`` (full Content-Length, half the body,
-    then a clean close), ``"slow:<seconds>"`` (wait, then serve normally).
-
-    Only GETs consume faults and count in :attr:`requests`, so a client that checks a
-    file with HEAD first does not shift the plan; HEADs are counted in
-    :attr:`head_requests`.  Safe to use from the server's handler threads.
-    """
-
-    faults: dict[str, list[str]] = field(default_factory=dict)
-    requests: Counter[str] = field(default_factory=Counter, init=False)
-    head_requests: Counter[str] = field(default_factory=Counter, init=False)
-    _queues: dict[str, deque[str]] = field(default_factory=dict, init=False, repr=False)
-    _lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        given: Mapping[str, Iterable[str]] = self.faults
-        self.faults = {}
-        for path, actions in given.items():
-            self.add(path, *actions)
-
-    def add(self, path: str, *actions: str) -> FaultPlan:
-        """Append actions for `path`; returns the plan so calls can be chained."""
-        for action in actions:
-            _check_action(action)
-        key = _norm(path)
-        with self._lock:
-            self.faults.setdefault(key, []).extend(actions)
-            self._queues.setdefault(key, deque()).extend(actions)
-        return self
-
-    def remaining(self, path: str) -> list[str]:
-        """Actions not yet consumed for `path`."""
-        with self._lock:
-            return list(self._queues.get(_norm(path), ()))
-
-    def take(self, path: str, method: str = "GET") -> str | None:
-        """Record one request and return the fault to apply to it, if any."""
-        key = _norm(path)
-        with self._lock:
-            if method == "HEAD":
-                self.head_requests[key] += 1
-                return None
-            self.requests[key] += 1
-            queue = self._queues.get(key)
-            return queue.popleft() if queue else None
 
 
 class _MirrorServer(ThreadingHTTPServer):
@@ -119,13 +49,43 @@ class _MirrorServer(ThreadingHTTPServer):
     block_on_close = False
 
     def __init__(
-        self, address: tuple[str, int], root: Path, faults: FaultPlan | None, rate: float | None
+        self,
+        address: tuple[str, int],
+        root: Path,
+        faults: FaultPlan | None,
+        rate: float | None,
+        missing: Mapping[str, int],
     ) -> None:
         self.root = root.resolve()
         self.faults = faults
         self.rate = rate
+        self.missing = sorted(missing.items(), key=lambda item: -len(item[0]))  # longest first
         self.stopping = threading.Event()
+        self._etags: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._etags_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def missing_status(self, url_path: str) -> int:
+        """The status for a path with no file: the longest matching `missing` prefix's."""
+        return next((code for prefix, code in self.missing if url_path.startswith(prefix)), 404)
+
+    def etag(self, target: Path, f: BinaryIO, stat: os.stat_result) -> str:
+        """The quoted MD5 of open file `f`, hashed once per version of `target`: a version
+        is its (inode, size, mtime), so a file replaced or rewritten gets a new tag at once
+        while a big file is not re-read for every request."""
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._etags_lock:
+            cached = self._etags.get(target)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        digest = hashlib.md5(usedforsecurity=False)
+        f.seek(0)
+        for _ in range(stat.st_size // _CHUNK + 1):
+            digest.update(f.read(_CHUNK))
+        tag = f'"{digest.hexdigest()}"'
+        with self._etags_lock:
+            self._etags[target] = (version, tag)
+        return tag
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up mid-download are expected; keep stderr clean."""
@@ -152,17 +112,23 @@ class _Handler(BaseHTTPRequestHandler):
         if action is not None and action.startswith("slow:"):
             self.server.stopping.wait(float(action[5:]))
             action = None
-        if action in {"500", "503", "404"}:
+        if action in STATUS_ACTIONS:
             self._status(int(action), f"injected fault {action}")
             return
         target = self._resolve(url_path)
         if target is None:
             self._status(400, "bad path")
             return
-        if not target.is_file():
-            self._status(404, "not found")
+        try:
+            f = target.open("rb") if target.is_file() else None
+        except OSError:  # gone since, or unreadable
+            f = None
+        if f is None:
+            code = self.server.missing_status(url_path)
+            self._status(code, self.responses.get(code, ("missing",))[0].lower())
             return
-        self._send_file(target, head=head, action=action)
+        with f:  # one open file: its tag, length and bytes belong to the same version
+            self._send_file(url_path, target, f, head=head, action=action)
 
     def _resolve(self, url_path: str) -> Path | None:
         """Map a URL path to a file under root, or None for anything that could escape."""
@@ -186,9 +152,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_file(self, target: Path, *, head: bool, action: str | None) -> None:
-        stat = target.stat()
+    def _send_file(
+        self, url_path: str, target: Path, f: BinaryIO, *, head: bool, action: str | None
+    ) -> None:
+        stat = os.fstat(f.fileno())
         size = stat.st_size
+        etag = self.server.etag(target, f, stat)
+        last_modified = formatdate(stat.st_mtime, usegmt=True)
+        if self._not_modified(etag, stat.st_mtime):
+            if self.server.faults:
+                self.server.faults.record_not_modified(url_path)
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", last_modified)
+            self.end_headers()
+            return
         start, end = 0, size - 1
         ranged = self._range(size)
         if ranged == "unsatisfiable":
@@ -207,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Last-Modified", formatdate(stat.st_mtime, usegmt=True))
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", last_modified)
         self.end_headers()
         if head:
             return
@@ -217,21 +196,20 @@ class _Handler(BaseHTTPRequestHandler):
         elif action == "reset":
             limit = min(length // 2, _RESET_BYTES)
         try:
-            with target.open("rb") as f:
-                f.seek(start)
-                left = limit
-                began, sent = time.monotonic(), 0
-                while left > 0 and not self.server.stopping.is_set():
-                    chunk = f.read(min(_CHUNK, left))
-                    if not chunk:
-                        break
-                    sent += len(chunk)
-                    if self.server.rate:  # a chunk arrives when a link of that rate would
-                        ahead = sent / self.server.rate - (time.monotonic() - began)
-                        if ahead > 0:
-                            self.server.stopping.wait(ahead)
-                    self.wfile.write(chunk)
-                    left -= len(chunk)
+            f.seek(start)
+            left = limit
+            began, sent = time.monotonic(), 0
+            while left > 0 and not self.server.stopping.is_set():
+                chunk = f.read(min(_CHUNK, left))
+                if not chunk:
+                    break
+                sent += len(chunk)
+                if self.server.rate:  # a chunk arrives when a link of that rate would
+                    ahead = sent / self.server.rate - (time.monotonic() - began)
+                    if ahead > 0:
+                        self.server.stopping.wait(ahead)
+                self.wfile.write(chunk)
+                left -= len(chunk)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
             return
@@ -239,6 +217,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
         elif action == "truncate" or limit < length:
             self.close_connection = True
+
+    def _not_modified(self, etag: str, mtime: float) -> bool:
+        """RFC 9110 §13.2.2: If-None-Match decides when present (weak comparison, as for
+        GET and HEAD), else If-Modified-Since at the one-second resolution of HTTP dates."""
+        if (tags := self.headers.get("If-None-Match")) is not None:
+            given = {tag.strip().removeprefix("W/") for tag in tags.split(",")}
+            return "*" in given or etag in given
+        if (since := self.headers.get("If-Modified-Since")) is None:
+            return False
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False  # an unparseable date is ignored, as the RFC says
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        return int(mtime) <= when.timestamp()
 
     def _range(self, size: int) -> tuple[int, int] | str | None:
         """Parse a single ``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` range so that a
@@ -296,12 +289,16 @@ def serve(
     faults: FaultPlan | None = None,
     allow_non_loopback: bool = False,
     rate: float | None = None,
+    missing: Mapping[str, int] | None = None,
 ) -> Iterator[str]:
     """Serve `root` read-only over HTTP and yield the base URL, e.g. http://127.0.0.1:PORT.
 
     Shuts down on exit.
     `rate` caps each download at that many bytes per second, like a real link to the
     release host, so benchmarks can show what overlapping downloads is worth.
+    `missing` maps URL path prefixes to the status for a path with no file there, the
+    longest prefix winning, e.g. ``{"/tlc/": 403}`` as CloudFront answers for a TLC month
+    not published yet; every other path answers 404.
     `allow_non_loopback` lets an IPv4 address such as ``0.0.0.0`` through; only for a
     container whose network is private to its compose stack (the offline mirror).
     Port 0 picks a free port, so parallel tests never collide.  On exit pending
@@ -311,7 +308,11 @@ def serve(
     if not root.is_dir():
         raise NotADirectoryError(f"mirror root {root} is not a directory")
     host = _check_host(host, allow_non_loopback=allow_non_loopback)
-    server = _MirrorServer((host, port), root, faults, rate)
+    missing = dict(missing or {})
+    for prefix, code in missing.items():
+        if not prefix.startswith("/") or not 400 <= code <= 599:
+            raise ValueError(f"missing: want {{'/prefix/': 4xx or 5xx}}, got {prefix!r}: {code!r}")
+    server = _MirrorServer((host, port), root, faults, rate, missing)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},

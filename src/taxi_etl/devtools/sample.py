@@ -4,13 +4,15 @@ The real files cannot be downloaded here, so this writes months that reproduce t
 the ETL has to survive: exact headers per colour, integer codes written as ``1`` or ``1.0``,
 decimals written both as ``.20`` and ``0.5``, a tail of rows without metadata, empty
 ``ehail_fee``, and a few pickups outside the month.  Sizes and gzip ratios are close to
-the real files so downloads and transforms can be benchmarked.
+the real files so downloads and transforms can be benchmarked.  Colours: the course
+mirror's yellow, green and fhv, and its 7-column fhvhv (about 15 M rows a month in
+reality, about 11 bytes a row gzipped here), which the runtime does not load yet.
 
 Ground truth, so tests can assert exact counts without re-reading the file:
 
 * the last :func:`missing_metadata_count` rows of a yellow/green month have empty
   VendorID, passenger_count, RatecodeID, store_and_fwd_flag and payment_type (and
-  trip_type for green); fhv files have no such tail;
+  trip_type for green); fhv and fhvhv files have no such tail;
 * exactly :func:`outside_month_count` rows have a pickup outside ``[month start, next
   month start)``: row 0 is in the previous month, later ones alternate between an
   earlier month and the next month.  Every other pickup is inside the month.
@@ -38,6 +40,7 @@ from taxi_etl.devtools.sample_rows import (
     missing_metadata_count,
     outside_month_count,
 )
+from taxi_etl.params import Colour
 
 __all__ = [
     "CHUNK_ROWS",
@@ -46,6 +49,7 @@ __all__ = [
     "generate_month",
     "missing_metadata_count",
     "outside_month_count",
+    "release_path",
     "write_mirror",
 ]
 
@@ -109,6 +113,15 @@ HEADERS: dict[str, list[str]] = {
         "DOLocationID",
         "SR_Flag",
     ],
+    "fhvhv": [
+        "hvfhs_license_num",
+        "dispatching_base_num",
+        "pickup_datetime",
+        "dropoff_datetime",
+        "PULocationID",
+        "DOLocationID",
+        "SR_Flag",
+    ],
 }
 
 
@@ -117,14 +130,23 @@ HEADERS: dict[str, list[str]] = {
 CHUNK_ROWS = 200_000
 
 
+def release_path(colour: str, year: int, month: int) -> str:
+    """``source.release_path``, also for fhvhv, which the runtime does not know yet: the
+    fhv path with the colour swapped, so the layout is still spelt only in ``source``."""
+    check_colour(colour)
+    if colour in Colour.__members__:
+        return source.release_path(colour, year, month)
+    return source.release_path(Colour.fhv, year, month).replace(Colour.fhv.value, colour)
+
+
 def write_mirror(
     root: Path, colour: str, year: int, months: Iterable[int], rows: int, *, seed: int = 0
 ) -> list[Path]:
-    """Write months into `root` in the release's layout (``source.release_path``) and
+    """Write months into `root` in the release's layout (:func:`release_path`) and
     return the paths."""
     paths = []
     for month in months:
-        path = Path(root) / source.release_path(colour, year, month)
+        path = Path(root) / release_path(colour, year, month)
         generate_month(path, colour, year, month, rows, seed=seed)
         paths.append(path)
     return paths

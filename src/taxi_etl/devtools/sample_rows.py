@@ -15,7 +15,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-COLOURS: tuple[str, ...] = ("yellow", "green", "fhv")
+from taxi_etl.devtools.tlc_eras import HV_BASES, HV_LICENSES
+
+#: The mirror's colours; a new one goes last (a colour's index seeds its months).
+COLOURS: tuple[str, ...] = ("yellow", "green", "fhv", "fhvhv")
 
 _MISSING_METADATA_PERCENT = 3
 _OUTSIDE_MONTH_EVERY = 2000  # 0.05 %
@@ -37,9 +40,9 @@ _DAY_CDF_Y = np.linspace(0.0, 1.0, 25)
 
 
 def missing_metadata_count(rows: int, colour: str = "yellow") -> int:
-    """Number of trailing rows without vendor/payment metadata (0 for fhv)."""
+    """Number of trailing rows without vendor/payment metadata (0 for fhv and fhvhv)."""
     check_colour(colour)
-    return 0 if colour == "fhv" else rows * _MISSING_METADATA_PERCENT // 100
+    return 0 if colour in ("fhv", "fhvhv") else rows * _MISSING_METADATA_PERCENT // 100
 
 
 def outside_month_count(rows: int) -> int:
@@ -126,6 +129,8 @@ class MonthRows:
             return self._taxi(rng, a, b, green=False)
         if self.colour == "green":
             return self._taxi(rng, a, b, green=True)
+        if self.colour == "fhvhv":
+            return self._fhvhv(rng, a, b)
         return self._fhv(rng, a, b)
 
     def _pickups(self, rng: np.random.Generator, a: int, b: int, tail: _BoolArray) -> _IntArray:
@@ -291,4 +296,25 @@ class MonthRows:
             self._int(self._zones(rng, n), rng.random(n) < 0.15),
             self._int(np.ones(n, dtype=np.int64), rng.random(n) >= 0.08),
             names.take(pa.array(affiliated, mask=r >= 0.95)),
+        ]
+
+    def _fhvhv(self, rng: np.random.Generator, a: int, b: int) -> list[pa.Array]:
+        """The mirror's 7 columns of the high-volume services: Uber about 72 %, Lyft 26 %,
+        Via until 2021-11 and Juno until 2019; SR_Flag ``1`` for a shared-ride request
+        (about 10 % until shared rides stopped in 2020-03, rare after), else empty."""
+        n, ym = b - a, (self.year, self.month)
+        pickup = self._pickups(rng, a, b, np.zeros(n, dtype=bool))
+        dropoff = pickup + self._durations(rng, n, 900.0)
+        juno, via = 1.5 * (ym < (2020, 1)), 2.0 * (ym < (2021, 12))
+        lic = self._pick(rng, [0, 1, 2, 3], [juno, 72, via, 26], n)
+        base = np.select([lic == 1, lic == 3, lic == 2], [rng.integers(0, 12, n), 12, 13], 14)
+        shared = rng.random(n) < (0.1 if ym < (2020, 4) else 0.01)
+        return [
+            pa.array(HV_LICENSES).take(pa.array(lic)),
+            pa.array(HV_BASES).take(pa.array(base)),
+            self._ts(pickup),
+            self._ts(dropoff),
+            self._int(self._zones(rng, n)),
+            self._int(self._zones(rng, n)),
+            self._int(np.ones(n, dtype=np.int64), ~shared),
         ]
