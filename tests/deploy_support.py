@@ -14,6 +14,10 @@ from prefect_server import clean_env
 REPO = Path(__file__).resolve().parents[1]
 REGISTERED = re.compile(r"registered (\S+/\S+) \(([0-9a-f-]{36})\)")
 ALL = [
+    "etl_catchup_flow/yellow-catchup",
+    "etl_catchup_flow/green-catchup",
+    "etl_catchup_flow/fhv-catchup",
+    "etl_catchup_flow/fhvhv-catchup",
     "etl_parent_flow/yellow-monthly",
     "etl_parent_flow/green-monthly",
     "etl_parent_flow/fhv-monthly",

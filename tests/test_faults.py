@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from gcs_fault_proxy import fault_proxy
 
 from taxi_etl import flows, lake, source
 from taxi_etl.cli import running
 from taxi_etl.devtools import mirror, sample
-from taxi_etl.lake import DATA_FILE, MANIFEST_FILE
+from taxi_etl.lake import DATA_FILE, MANIFEST_FILE, Manifest
 from taxi_etl.params import Colour, Partition
 
 PART_DIR = "colour=green/year=2020/month=01"
@@ -28,14 +29,17 @@ def files_under(root: Path) -> list[str]:
 
 @pytest.fixture
 def odd_mirror(tmp_path: Path) -> Path:
-    """green 2020-01 fine; 2020-02 truncated gzip; 2020-03 unknown header; 2020-04 a bad row."""
+    """green 2020-01 fine; 2020-02 truncated gzip; 2020-03 a column no era knows; 2020-04 a
+    bad row."""
     root = tmp_path / "odd"
     sample.write_mirror(root, "green", 2020, [1, 2], 6_000)
     feb = root / "green" / source.file_name("green", 2020, 2)
     feb.write_bytes(feb.read_bytes()[:-5000])
-    header = [*sample.HEADERS["green"], "surge_fee"]
-    with gzip.open(root / "green" / source.file_name("green", 2020, 3), "wt") as fh:
-        fh.write(",".join(header) + "\n")
+    mar = root / "green" / source.file_name("green", 2020, 3)
+    sample.generate_month(mar, "green", 2020, 3, 6_000)
+    lines = gzip.decompress(mar.read_bytes()).decode().splitlines()
+    lines = [lines[0] + ",surge_fee"] + [line + ",1.25" for line in lines[1:]]
+    mar.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     apr = root / "green" / source.file_name("green", 2020, 4)
     sample.generate_month(apr, "green", 2020, 4, 6_000)
     lines = gzip.decompress(apr.read_bytes()).decode().splitlines()
@@ -55,11 +59,20 @@ def test_bad_sources_write_nothing_and_say_why(
     by_month = {f"{r.month:02d}": r for r in err.value.results}
     assert by_month["01"].status == "loaded"
     assert "CorruptSource" in by_month["02"].error
-    assert "unexpected columns ['surge_fee']" in by_month["03"].error
     assert "Expected 20 columns, got 21" in by_month["04"].error
+    # A column no era knows is not a failure: the month loads without it, its manifest
+    # names it, and the quality check warns (the policy in quality.POLICY).
+    assert by_month["03"].status == "loaded"
+    assert by_month["03"].warnings == ["unknown_columns"]
+    march = "colour=green/year=2020/month=03"
+    manifest = Manifest.model_validate_json((workdir / "lake" / march / MANIFEST_FILE).read_bytes())
+    assert manifest.columns_not_loaded == ["surge_fee"]
+    assert "surge_fee" not in pq.read_schema(workdir / "lake" / march / DATA_FILE).names
     assert files_under(workdir / "lake") == [
         f"{PART_DIR}/{MANIFEST_FILE}",
         f"{PART_DIR}/{DATA_FILE}",
+        f"{march}/{MANIFEST_FILE}",
+        f"{march}/{DATA_FILE}",
     ]
     assert not any((workdir / "cache" / "staging").iterdir())
 
@@ -89,12 +102,12 @@ def test_gcs_upload_errors_are_retried_until_complete(
 def test_crash_between_data_and_manifest_is_repaired(
     workdir: Path, mirror_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = lake.LocalLake._put_manifest
+    real = lake.LocalLake._put_bytes
 
-    def die(self: lake.LocalLake, part: Partition, body: bytes) -> None:
+    def die(self: lake.LocalLake, key: str, leaf: str, body: bytes) -> None:
         raise OSError("process died before the manifest")
 
-    monkeypatch.setattr(lake.LocalLake, "_put_manifest", die)
+    monkeypatch.setattr(lake.LocalLake, "_put_bytes", die)
     assert running.run_parent(
         months=[1], year=2020, colour="green", source_url=mirror_url
     ).is_failed()
@@ -102,7 +115,7 @@ def test_crash_between_data_and_manifest_is_repaired(
     target = lake.open_lake(workdir / "lake")
     assert target.loaded(Partition(Colour.green, 2020, 1)) is None
 
-    monkeypatch.setattr(lake.LocalLake, "_put_manifest", real)
+    monkeypatch.setattr(lake.LocalLake, "_put_bytes", real)
     again = running.run_parent(months=[1], year=2020, colour="green", source_url=mirror_url)
     assert [r.status for r in again.result()] == ["loaded"]
     assert files_under(workdir / "lake") == [

@@ -45,27 +45,39 @@ def test_partition_key_is_hive_layout() -> None:
     assert partition_key(PART) == "colour=green/year=2020/month=01"
 
 
-def test_publish_then_current(lake: Lake, tmp_path: Path) -> None:
+def test_publish_then_loaded(lake: Lake, tmp_path: Path) -> None:
     data = tmp_path / "part.parquet"
     data.write_bytes(b"PAR1" + b"x" * 1000)
     assert lake.read_manifest(PART) is None
-    assert lake.current(PART, "abc") is None
+    assert lake.loaded(PART) is None
     uri = lake.publish(PART, data, manifest("abc", data.stat().st_size))
     assert uri.endswith(f"{partition_key(PART)}/{DATA_FILE}")
     assert lake.data_size(PART) == 1004
-    got = lake.current(PART, "abc")
-    assert got is not None and got.rows == 10
-    assert lake.current(PART, "other-sha") is None
+    got = lake.loaded(PART)
+    assert got is not None and got.rows == 10 and got.source_sha256 == "abc"
+    # A manifest recorded again (what the host now says) leaves the data as it was.
+    lake.record(PART, got.model_copy(update={"source_etag": '"e1"'}))
+    again = lake.loaded(PART)
+    assert again is not None and again.source_etag == '"e1"' and lake.data_size(PART) == 1004
 
 
-def test_data_without_matching_manifest_is_not_current(lake: Lake, tmp_path: Path) -> None:
+def test_tables_beside_the_partitions(lake: Lake, tmp_path: Path) -> None:
+    data = tmp_path / "zones.parquet"
+    data.write_bytes(b"PAR1zones")
+    assert lake.table_manifest("zones/revision=ab") is None
+    uri = lake.publish_table("zones/revision=ab", data, b'{"rows": 1}')
+    assert uri.endswith("zones/revision=ab/data.parquet")
+    assert lake.table_manifest("zones/revision=ab") == b'{"rows": 1}'
+
+
+def test_data_without_matching_manifest_is_not_loaded(lake: Lake, tmp_path: Path) -> None:
     """A crash between the data write and the manifest write must not look complete."""
     data = tmp_path / "part.parquet"
     data.write_bytes(b"v1")
     lake.publish(PART, data, manifest("abc", 2))
     data.write_bytes(b"version-2")
-    lake._put_data(PART, data)  # the new data landed, then the process died
-    assert lake.current(PART, "abc") is None
+    lake._put_file(partition_key(PART), DATA_FILE, data)  # new data, then the process died
+    assert lake.loaded(PART) is None
 
 
 def test_local_writes_leave_no_temporary_files(tmp_path: Path) -> None:

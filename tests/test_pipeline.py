@@ -25,7 +25,7 @@ def test_load_month_then_skip(workdir: Path, mirror_url: str) -> None:
     again = pipeline.load_month(PART, cfg)
     assert again.status == "skipped" and again.uri == first.uri
     forced = pipeline.load_month(PART, cfg, force=True, flow_run_id="run-2")
-    assert forced.status == "loaded"
+    assert forced.status == "reloaded" and forced.reason == "forced"
     manifest = open_lake(cfg.lake).loaded(PART)
     assert manifest is not None and manifest.flow_run_id == "run-2"
     assert not any((workdir / "cache" / "staging").iterdir())

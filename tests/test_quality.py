@@ -34,6 +34,9 @@ def test_a_realistic_month_passes(converted: tuple[TransformStats, Path]) -> Non
         "negative_fare_share",
         "negative_duration_share",
         "key_null_share",
+        "unknown_columns",
+        "codes_mapped_share",
+        "timestamps_in_pandas_range",
     }
     assert all(r.passed for r in results.values()), results
     assert results["pickups_in_month_share"].value == pytest.approx(

@@ -48,7 +48,7 @@ def test_unknown_colour_is_a_usage_error(workdir: Path) -> None:
 
 @pytest.mark.parametrize(
     "abbreviated",
-    [["--lak", "x"], ["--source", "tlc"], ["--source-u", "http://127.0.0.1:9"], ["--conc", "1"]],
+    [["--lak", "x"], ["--sourc", "tlc"], ["--source-u", "http://127.0.0.1:9"], ["--conc", "1"]],
 )
 def test_abbreviated_options_are_refused(
     workdir: Path, abbreviated: list[str], capsys: pytest.CaptureFixture[str]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from taxi_etl import deployments
 
 
@@ -24,7 +26,8 @@ def test_settings_for_the_emulator_and_for_real_gcs() -> None:
 def test_the_flow_runs_settings_are_named_by_the_settings_module_alone() -> None:
     """Every TAXI_ETL_* variable of a flow-run container comes from Settings.env()."""
     settings = deployments.DeploySettings(
-        source_url="http://mirror:8000",
+        dtc_url="http://mirror:8000",
+        tlc_url="http://mirror:8000/tlc/trip-data",
         upload_timeout=900,
         dask_address="tcp://dask-scheduler:8786",
         notify_url="https://hooks.example.invalid/x",
@@ -33,10 +36,20 @@ def test_the_flow_runs_settings_are_named_by_the_settings_module_alone() -> None
     ours = {k: v for k, v in env.items() if k.startswith("TAXI_ETL_")}
     assert ours == settings.run_settings().env()
     assert ours == {
-        "TAXI_ETL_SOURCE_URL": "http://mirror:8000",
         "TAXI_ETL_LAKE": "gs://taxi-lake",
+        "TAXI_ETL_DTC_URL": "http://mirror:8000",
+        "TAXI_ETL_TLC_URL": "http://mirror:8000/tlc/trip-data",
         "TAXI_ETL_CACHE": "/tmp/taxi-etl/cache",
         "TAXI_ETL_UPLOAD_TIMEOUT": "900.0",
         "TAXI_ETL_DASK_ADDRESS": "tcp://dask-scheduler:8786",
         "TAXI_ETL_NOTIFY_BLOCK": "webhook/taxi-etl-alerts",
     }
+
+
+def test_the_older_source_url_setting_still_points_the_course_mirror(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TAXI_ETL_DEPLOY_SOURCE_URL", "http://mirror:8000")
+    env = deployments.DeploySettings().container_env()
+    assert env["TAXI_ETL_DTC_URL"] == "http://mirror:8000"
+    assert "TAXI_ETL_TLC_URL" not in env  # the TLC's own host

@@ -52,7 +52,11 @@ def test_real_number_formats(tmp_path: Path) -> None:
     assert str(table["tpep_pickup_datetime"][0].as_py()) == "2021-01-01 00:30:10"
     assert stats.rows == 5 and stats.outside_month == 1
     assert stats.nulls["VendorID"] == 1 and stats.nulls["airport_fee"] == 5
-    assert stats.columns_null_filled == ["airport_fee", "cbd_congestion_fee"]
+    assert stats.columns_null_filled == [
+        "airport_fee",
+        "cbd_congestion_fee",
+        *("pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude"),
+    ]
     assert stats.pickup_min == "2020-12-31T23:58:00"
 
 

@@ -36,7 +36,14 @@ and ``cli`` (the command).
 """
 
 
-from taxi_etl.deployments.catalogue import DEPLOYMENTS, ENTRYPOINT, FLOW_PATH, ParameterSet, select
+from taxi_etl.deployments.catalogue import (
+    DEPLOYMENTS,
+    ENTRYPOINT,
+    FLOW_PATH,
+    ParameterSet,
+    select,
+    starting,
+)
 from taxi_etl.deployments.cli import main
 from taxi_etl.deployments.plan import describe
 from taxi_etl.deployments.settings import DeploySettings
@@ -50,4 +57,5 @@ __all__ = [
     "describe",
     "main",
     "select",
+    "starting",
 ]

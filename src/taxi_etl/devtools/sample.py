@@ -40,7 +40,6 @@ from taxi_etl.devtools.sample_rows import (
     missing_metadata_count,
     outside_month_count,
 )
-from taxi_etl.params import Colour
 
 __all__ = [
     "CHUNK_ROWS",
@@ -49,7 +48,6 @@ __all__ = [
     "generate_month",
     "missing_metadata_count",
     "outside_month_count",
-    "release_path",
     "write_mirror",
 ]
 
@@ -130,23 +128,14 @@ HEADERS: dict[str, list[str]] = {
 CHUNK_ROWS = 200_000
 
 
-def release_path(colour: str, year: int, month: int) -> str:
-    """``source.release_path``, also for fhvhv, which the runtime does not know yet: the
-    fhv path with the colour swapped, so the layout is still spelt only in ``source``."""
-    check_colour(colour)
-    if colour in Colour.__members__:
-        return source.release_path(colour, year, month)
-    return source.release_path(Colour.fhv, year, month).replace(Colour.fhv.value, colour)
-
-
 def write_mirror(
     root: Path, colour: str, year: int, months: Iterable[int], rows: int, *, seed: int = 0
 ) -> list[Path]:
-    """Write months into `root` in the release's layout (:func:`release_path`) and
+    """Write months into `root` in the release's layout (``source.release_path``) and
     return the paths."""
     paths = []
     for month in months:
-        path = Path(root) / release_path(colour, year, month)
+        path = Path(root) / source.release_path(colour, year, month)
         generate_month(path, colour, year, month, rows, seed=seed)
         paths.append(path)
     return paths

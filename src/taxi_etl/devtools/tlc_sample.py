@@ -51,6 +51,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from taxi_etl import source
 from taxi_etl.devtools import tlc_eras as E
 from taxi_etl.devtools.tlc_draws import I64, SCALE, Col
 from taxi_etl.devtools.tlc_eras import DATASETS, FIRST_MONTH, NS_METADATA, UNMAPPABLE
@@ -65,6 +66,7 @@ from taxi_etl.devtools.tlc_months import (
     source_schema,
 )
 from taxi_etl.devtools.tlc_values import MonthValues as _Month
+from taxi_etl.params import Source
 
 # A plain list, so that linters see the names re-exported from tlc_eras and tlc_months.
 __all__ = [
@@ -114,10 +116,9 @@ class Truth:
 
 
 def file_name(dataset: str, year: int, month: int) -> str:
-    """Official file name, e.g. ``yellow_tripdata_2024-01.parquet``: the one place in the
-    tooling that spells it."""
+    """Official file name, e.g. ``yellow_tripdata_2024-01.parquet`` (``source`` spells it)."""
     check(dataset, year, month)
-    return f"{dataset}_tripdata_{year}-{month:02}.parquet"
+    return source.file_name(dataset, year, month, Source.tlc)
 
 
 def generate_month(
