@@ -31,9 +31,9 @@ for key in [k for k in os.environ if k.startswith("TAXI_ETL_")]:
     if key != "TAXI_ETL_REQUIRE_DOCKER":
         del os.environ[key]
 
-from samples import MIRROR_SETS  # noqa: E402
+from samples import MIRROR_SETS, TLC_ROWS  # noqa: E402
 
-from taxi_etl.devtools import demo, mirror  # noqa: E402
+from taxi_etl.devtools import demo, mirror, tlc_mirror  # noqa: E402
 from taxi_etl.devtools.net import free_port  # noqa: E402
 
 
@@ -61,6 +61,23 @@ def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mirror_url(mirror_root: Path) -> Iterator[str]:
     with mirror.serve(mirror_root) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def tlc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The TLC's own parquet months of every era (demo.TLC_SETS) and both zone files,
+    in the hosts' layouts; served, a month that is not there answers 403."""
+    root = tmp_path_factory.mktemp("tlc-mirror")
+    tlc_mirror.write_tlc_months(root, demo.TLC_SETS, rows=TLC_ROWS)
+    tlc_mirror.write_zone_files(root)
+    return root
+
+
+@pytest.fixture
+def tlc_url(tlc_root: Path) -> Iterator[str]:
+    """The stand-in for https://d37ci6vzurychx.cloudfront.net/trip-data."""
+    with mirror.serve(tlc_root, missing=tlc_mirror.MISSING) as url:
+        yield tlc_mirror.tlc_base_url(url)
 
 
 @pytest.fixture(scope="session")

@@ -7,3 +7,5 @@ ROWS = {"yellow": 30_000, "green": 12_000, "fhv": 25_000}
 MIRROR_SETS = [MonthSet(s.colour, s.year, s.months, ROWS[s.colour.value]) for s in DEMO_SETS]
 #: colour: (year, months, rows)
 MIRROR_MONTHS = {s.colour.value: (s.year, list(s.months), ROWS[s.colour.value]) for s in DEMO_SETS}
+#: Rows of each TLC month the session's TLC mirror serves.
+TLC_ROWS = 2_000

@@ -33,7 +33,7 @@ def test_summary_has_a_row_per_month_and_the_totals() -> None:
     assert lines[3] == "| colour=green/year=2020/month=01 | skipped | 10 |  |  |  |"
     assert lines[4].endswith("| SchemaError: a/b |")  # a pipe would split the cell
     assert lines[-1] == (
-        "4 months, 1,234,577 rows; 1 loaded, 1 skipped, 1 failed, 1 not_published."
+        "4 months, 1,234,577 rows; 1 new, 1 unchanged, 1 not yet published, 1 failed."
     )
 
 

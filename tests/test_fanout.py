@@ -58,7 +58,7 @@ def test_backfill_resumes_after_a_failure(
             "2021-02": "loaded",
             "2021-03": "not_published",
         }
-        before = dict(plan.requests)
+        before, heads = dict(plan.requests), dict(plan.head_requests)
 
         second = running.run_flow(
             flows.etl_backfill_flow, months="2020-11..2021-03", colour=Colour.yellow, source_url=url
@@ -66,15 +66,17 @@ def test_backfill_resumes_after_a_failure(
     assert second.is_completed(), second
     statuses = [r.status for r in second.result()]
     assert statuses == ["skipped", "loaded", "skipped", "skipped", "not_published"]
-    # Only the failed month and the unpublished one were asked for again.
+    # Only the failed month was downloaded again; the unpublished one was asked for
+    # once (a HEAD, answered 404), the loaded ones only whether they changed.
     again = {p: plan.requests[p] - before.get(p, 0) for p in plan.requests}
     assert again == {
         path_of(2020, 11): 0,
         path_of(2020, 12): 1,
         path_of(2021, 1): 0,
         path_of(2021, 2): 0,
-        path_of(2021, 3): 1,
     }
+    assert plan.requests[path_of(2021, 3)] == 0
+    assert plan.head_requests[path_of(2021, 3)] - heads[path_of(2021, 3)] == 1
     assert loaded(workdir / "lake") == [
         f"colour=yellow/year={y}/month={m:02d}" for y, m in PUBLISHED
     ]

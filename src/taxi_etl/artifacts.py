@@ -13,7 +13,7 @@ from typing import Any
 
 from taxi_etl.lake import partition_key
 from taxi_etl.params import Partition
-from taxi_etl.pipeline import MonthResult
+from taxi_etl.pipeline import MonthResult, MonthStatus
 from taxi_etl.quality import CheckResult
 from taxi_etl.transform import TransformStats
 
@@ -69,24 +69,36 @@ async def publish_quality(
     )
 
 
+#: How the summary names each status: a catch-up's four questions (new, reloaded,
+#: unchanged, not yet published), then what went wrong.
+STATUS_WORDS = {
+    MonthStatus.loaded: "new",
+    MonthStatus.reloaded: "reloaded",
+    MonthStatus.skipped: "unchanged",
+    MonthStatus.kept: "kept from the other source",
+    MonthStatus.not_published: "not yet published",
+    MonthStatus.failed: "failed",
+}
+
+
 def _status_counts(results: Sequence[MonthResult]) -> str:
-    counts = Counter(r.status.value for r in results)
-    return ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    counts = Counter(r.status for r in results)
+    return ", ".join(f"{counts[s]} {word}" for s, word in STATUS_WORDS.items() if counts[s])
 
 
 def summary_markdown(results: Sequence[MonthResult]) -> str:
     """One row per month, linked to its partition, then the totals."""
     lines = [
-        "| partition | status | rows | outside month | data | error |",
+        "| partition | status | rows | outside month | data | error or reason |",
         "|---|---|---:|---:|---|---|",
     ]
     for r in results:
         link = f"[{r.uri}]({r.uri})" if r.uri else ""
         rows = "" if r.rows is None else f"{r.rows:,}"
         outside = "" if r.outside_month is None else f"{r.outside_month:,}"
-        error = (r.error or "").replace("|", "/")
         key = partition_key(r.partition)
-        lines.append(f"| {key} | {r.status.value} | {rows} | {outside} | {link} | {error} |")
+        detail = (r.error or r.reason or "").replace("|", "/")
+        lines.append(f"| {key} | {r.status.value} | {rows} | {outside} | {link} | {detail} |")
     total = sum(r.rows or 0 for r in results)
     lines.append(f"\n{len(results)} months, {total:,} rows; {_status_counts(results)}.")
     return "\n".join(lines)

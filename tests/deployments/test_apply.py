@@ -30,11 +30,11 @@ def test_deploy_is_idempotent_and_writes_no_secret(api_url: str) -> None:
         assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, sets[name].entrypoint)
         assert d.parameters == sets[name].parameters
         assert d.enforce_parameter_schema is True
-        assert len(d.schedules) == (1 if name.endswith("-monthly") else 0)
+        assert len(d.schedules) == (1 if name.endswith("-catchup") else 0)
     backfill = read(api_url, "read_deployment", ids["etl_backfill_flow/backfill"])
     assert backfill.parameter_openapi_schema["required"] == ["months"]
     infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
-    assert infra.data["env"]["TAXI_ETL_SOURCE_URL"] == "http://mirror:8000"
+    assert infra.data["env"]["TAXI_ETL_DTC_URL"] == "http://mirror:8000"
     assert infra.data["image_pull_policy"] == "IF_NOT_PRESENT"
     assert infra.data["labels"]["io.taxi-etl.role"] == "flow-run"
 
