@@ -190,31 +190,65 @@ def cmd_zones(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_course(lake: str, url: str) -> bool:
+    """The course's flows on its mirror's months, as the course runs them."""
+    from taxi_etl.devtools import demo
+
+    ok = True
+    for month_set in demo.DEMO_SETS:
+        state = running.run(
+            "etl_parent_flow",
+            months=list(month_set.months),
+            year=month_set.year,
+            colour=month_set.colour,
+            lake=lake,
+            source_url=url,
+        )
+        good, results = running.finished(state)
+        ok &= good
+        out.print(results_table(f"{month_set.colour} {month_set.year} (course mirror)", results))
+    return ok
+
+
+def _demo_tlc(lake: str, url: str) -> bool:
+    """The TLC's own files: a month of every kind, then a catch-up to the newest."""
+    from taxi_etl.devtools import demo
+
+    ok = True
+    for tlc_set in demo.DEMO_TLC_SETS:
+        parameters = {"colour": tlc_set.dataset, "year": tlc_set.year, "source": "tlc"}
+        state = running.run(
+            "etl_parent_flow", months=list(tlc_set.months), lake=lake, source_url=url, **parameters
+        )
+        good, results = running.finished(state)
+        ok &= good
+        out.print(results_table(f"{tlc_set.dataset} {tlc_set.year} (TLC)", results))
+    dataset, first, _ = demo.CATCH_UP
+    start = "{}-{:02d}".format(*first)
+    state = running.run(
+        "etl_catchup_flow", colour=dataset, start=start, source="tlc", lake=lake, source_url=url
+    )
+    good, results = running.finished(state)
+    out.print(results_table(f"catch-up {dataset} from {start} (TLC)", results))
+    return ok and good
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from taxi_etl.devtools import demo, mirror
+    from taxi_etl.devtools import demo, mirror, tlc_mirror
     from taxi_etl.settings import Settings
 
     base = Path(args.dir)
     lake = str(args.lake or base / "lake")
     os.environ.update(Settings.of(cache=base / "cache").env())
-    ok = True
     with tempfile.TemporaryDirectory(prefix="taxi-etl-mirror-") as tmp:
         with console.status("generating sample months"):
             demo.write_months(Path(tmp), demo.DEMO_SETS, args.rows)
-        with mirror.serve(Path(tmp)) as url:
+            tlc_sets = [*demo.DEMO_TLC_SETS, *tlc_mirror.sets_of(demo.catch_up_months())]
+            tlc_mirror.write_tlc_months(Path(tmp), tlc_sets, max(1, args.rows // 10))
+            tlc_mirror.write_zone_files(Path(tmp))
+        with mirror.serve(Path(tmp), missing=tlc_mirror.MISSING) as url:
             console.print(f"serving sample months at {url}")
-            for month_set in demo.DEMO_SETS:
-                state = running.run(
-                    "etl_parent_flow",
-                    months=list(month_set.months),
-                    year=month_set.year,
-                    colour=month_set.colour,
-                    lake=lake,
-                    source_url=url,
-                )
-                good, results = running.finished(state)
-                ok &= good
-                title = f"{month_set.colour} {month_set.year}"
-                out.print(results_table(title, results))
+            ok = _demo_course(lake, url)
+            ok &= _demo_tlc(lake, tlc_mirror.tlc_base_url(url))
     out.print(lake_summary(lake))
     return 0 if ok else 1

@@ -27,7 +27,7 @@ def results_table(title: str, results: Sequence[MonthResult]) -> Table:
             r.status.value,
             f"{r.rows:,}" if r.rows is not None else "",
             f"{r.outside_month:,}" if r.outside_month is not None else "",
-            r.error or r.uri or "",
+            r.error or "; ".join(x for x in (r.reason, r.uri) if x),
         )
     return table
 
@@ -51,5 +51,11 @@ def lake_summary(lake_path: str) -> Table:
             f"{dataset.count_rows():,}",
             str(len(dataset.schema)),
             "yes" if len(schemas) == 1 else "NO",
+        )
+    zones = sorted((Path(lake_path) / "zones").glob("revision=*/data.parquet"))
+    if zones:
+        revisions = ds.dataset(zones, format="parquet")
+        table.add_row(
+            "zones", f"{len(zones)} revisions", f"{revisions.count_rows():,}", "", "yes"
         )
     return table

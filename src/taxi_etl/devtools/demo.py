@@ -66,10 +66,16 @@ MIRROR_SETS = (*DEMO_SETS, MonthSet(Colour.green, 2019, (12,)))
 CATCH_UP = ("green", (2024, 10), (2025, 2))
 
 
-def _tlc_months() -> list[tuple[str, int, int]]:
+def catch_up_months() -> list[tuple[str, int, int]]:
+    """The months of :data:`CATCH_UP`."""
     dataset, first, last = CATCH_UP
     run = [(y, m) for y in range(first[0], last[0] + 1) for m in range(1, 13)]
-    months = [(dataset, y, m) for y, m in run if first <= (y, m) <= last]
+    return [(dataset, y, m) for y, m in run if first <= (y, m) <= last]
+
+
+def _tlc_months() -> list[tuple[str, int, int]]:
+    dataset, _, last = CATCH_UP
+    months = catch_up_months()
     for name in tlc_sample.DATASETS:
         reps = tlc_sample.representative_months(name)
         months += [(name, y, m) for y, m in reps if name != dataset or (y, m) <= last]
@@ -81,6 +87,21 @@ def _tlc_months() -> list[tuple[str, int, int]]:
 #: but green's after the catch-up run (green 2026-06; yellow 2026-06 has the same new
 #: column), and the :data:`CATCH_UP` run.
 TLC_SETS: tuple[TlcSet, ...] = sets_of(_tlc_months())
+#: What `taxi-etl demo` loads from the TLC's own files besides its catch-up of
+#: :data:`CATCH_UP`: a month of each yellow name era (2009's text datetimes and codes,
+#: 2010's leaked index, 2024's ns metadata, 2026's unknown column), fhv's dropoff in
+#: 3019, and fhvhv before and after its 2025 column.
+DEMO_TLC_SETS: tuple[TlcSet, ...] = sets_of(
+    [
+        ("yellow", 2009, 1),
+        ("yellow", 2010, 2),
+        ("yellow", 2024, 1),
+        ("yellow", 2026, 6),
+        ("fhv", 2019, 2),
+        ("fhvhv", 2019, 2),
+        ("fhvhv", 2025, 1),
+    ]
+)
 #: Rows per TLC month unless its set says otherwise: all 65 months of TLC_SETS (5 MB) are
 #: written in about 2 s (1 s of CPU) on 2 cores shared with other work.
 TLC_ROWS = 2_000
