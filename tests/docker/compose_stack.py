@@ -48,7 +48,13 @@ HELPER_LABEL = "io.taxi-etl.test-stack"
 #: deploy.py's summary line per deployment: `registered <flow>/<name> (<id>)`.
 REGISTERED = re.compile(r"registered (\S+/\S+) \(([0-9a-f-]{36})\)")
 #: Every deployment deploy.py registers, by full name.
+#: The offline mirror's stand-in for the TLC's host, as the flow-run containers see it.
+TLC_URL = "http://mirror:8000/tlc/trip-data"
 ALL_DEPLOYMENTS = {
+    "etl_catchup_flow/yellow-catchup",
+    "etl_catchup_flow/green-catchup",
+    "etl_catchup_flow/fhv-catchup",
+    "etl_catchup_flow/fhvhv-catchup",
     "etl_parent_flow/yellow-monthly",
     "etl_parent_flow/green-monthly",
     "etl_parent_flow/fhv-monthly",
@@ -214,7 +220,11 @@ class Stack:
         """`python deploy.py` from the repository root, against this stack, offline."""
         return run(
             [sys.executable, "deploy.py", *args],
-            env=self.host_env(TAXI_ETL_DEPLOY_SOURCE_URL="http://mirror:8000", **extra),
+            env=self.host_env(
+                TAXI_ETL_DEPLOY_DTC_URL="http://mirror:8000",
+                TAXI_ETL_DEPLOY_TLC_URL=TLC_URL,
+                **extra,
+            ),
             timeout=300,
         )
 

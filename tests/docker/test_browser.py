@@ -143,9 +143,14 @@ def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
     _property(page, "year").locator("input").fill(str(YEAR))
     _property(page, "colour").locator(".p-select-button").click()
     options = page.get_by_role("option")
-    expect(options).to_have_text(["yellow", "green", "fhv"])  # the Colour enum
+    expect(options).to_have_text(["yellow", "green", "fhv", "fhvhv"])  # the Colour enum
     page.get_by_role("option", name=COLOUR, exact=True).click()
     expect(_property(page, "colour").locator(".p-select-button__value")).to_have_text(COLOUR)
+    # The source, a choice too; the course's mirror (the offline mirror's dtc months).
+    _property(page, "source").locator(".p-select-button").click()
+    expect(page.get_by_role("option")).to_have_text(["dtc", "tlc"])
+    page.get_by_role("option", name="dtc", exact=True).click()
+    expect(_property(page, "source").locator(".p-select-button__value")).to_have_text("dtc")
     page.screenshot(path=str(SCREENSHOTS / "custom-run-form.png"), full_page=True)
 
     run_name = page.locator("input").first.input_value()
@@ -185,6 +190,7 @@ def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
         "source_url": None,
         "runner": None,
         "dask_address": None,
+        "source": "dtc",
     }
     assert flow_run.infrastructure_pid  # it ran in a container the agent started
     # And the month landed in the emulator's bucket, loaded by this run's subflow.

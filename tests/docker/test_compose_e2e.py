@@ -32,16 +32,20 @@ from compose_stack import (
     MIRROR_ROWS,
     REPO,
     SERVICES,
+    TLC_URL,
     Stack,
     await_,
     child_runs,
     client,
     deploy_all,
+    object_names,
     read_partition,
     run,
     start_run,
     wait_for_final_state,
 )
+
+from taxi_etl.params import parse_month_range
 
 PROJECT = "taxi-etl-e2e"
 
@@ -163,7 +167,7 @@ def test_custom_run_executes_in_a_container_started_by_the_agent(
 ) -> None:
     flow_run = green_run.run
     assert flow_run.state.is_completed(), flow_run.state
-    assert flow_run.parameters == {"colour": "green", "year": 2020, "months": [2]}
+    assert flow_run.parameters == {"colour": "green", "year": 2020, "months": [2], "source": "dtc"}
     assert green_run.request_to_completed < 120
     # infrastructure_pid is "<docker api url>:<container id>", set by DockerContainer.
     container_id = flow_run.infrastructure_pid.rsplit(":", 1)[1]
@@ -214,7 +218,11 @@ def test_backfill_across_a_year_boundary_skips_the_loaded_month(
 ) -> None:
     flow_run = backfill_run.run
     assert flow_run.state.is_completed(), flow_run.state
-    assert flow_run.parameters == {"colour": "green", "months": "2019-12..2020-02"}
+    assert flow_run.parameters == {
+        "colour": "green",
+        "months": "2019-12..2020-02",
+        "source": "dtc",
+    }
     # One child run per month not yet loaded: 2020-02 came from the custom run above and
     # is skipped without a download, so nothing is loaded twice.
     children = child_runs(stack.api_url, str(flow_run.id))
@@ -237,7 +245,7 @@ def test_backfill_across_a_year_boundary_skips_the_loaded_month(
     }
 
 
-def test_monthly_deployments_show_cron_schedules_and_upcoming_runs(
+def test_catch_up_deployments_show_cron_schedules_and_upcoming_runs(
     stack: Stack, deployed: dict[str, str]
 ) -> None:
     from prefect.client.schemas.filters import (
@@ -262,11 +270,12 @@ def test_monthly_deployments_show_cron_schedules_and_upcoming_runs(
             return d, runs
 
     now = datetime.now(UTC)
-    first = datetime(now.year, now.month, 1, 5, tzinfo=UTC)
+    first = datetime(now.year, now.month, 25, 5, tzinfo=UTC)
     if first <= now:
-        first = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, 5, tzinfo=UTC)
-    for colour in ("yellow", "green", "fhv"):
-        name = f"etl_parent_flow/{colour}-monthly"
+        first = datetime(now.year + now.month // 12, now.month % 12 + 1, 25, 5, tzinfo=UTC)
+    starts_of = {"yellow": "2009-01", "green": "2014-01", "fhv": "2015-01", "fhvhv": "2019-02"}
+    for colour, start in starts_of.items():
+        name = f"etl_catchup_flow/{colour}-catchup"
         deadline = time.monotonic() + 90  # the scheduler service may need one loop
         while True:
             d, runs = await_(read, name)
@@ -274,18 +283,52 @@ def test_monthly_deployments_show_cron_schedules_and_upcoming_runs(
                 break
             time.sleep(2)
         assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules] == [
-            ("0 5 1 * *", "UTC", True)
+            ("0 5 25 * *", "UTC", True)
         ]
-        assert d.parameters == {"colour": colour}  # no months/year: previous month
+        assert d.parameters == {"colour": colour, "source": "tlc", "start": start}
         starts = sorted(r.expected_start_time for r in runs)
         assert starts, f"{name} has no upcoming scheduled run"
         assert starts[0] == first, (name, starts[:3])
-        assert all(s.day == 1 and s.hour == 5 and s.minute == 0 for s in starts)
-    for manual in ("etl_parent_flow/custom", "etl_backfill_flow/backfill"):
-        d, runs = await_(read, manual)
-        assert d.schedules == [] and runs == [], manual
-    shown = stack.prefect("deployment", "inspect", "etl_parent_flow/yellow-monthly")
-    assert "0 5 1 * *" in shown
+        assert all(s.day == 25 and s.hour == 5 and s.minute == 0 for s in starts)
+    manual = ["etl_parent_flow/custom", "etl_backfill_flow/backfill"]
+    for name in [*manual, *(f"etl_parent_flow/{c}-monthly" for c in ("yellow", "green", "fhv"))]:
+        d, runs = await_(read, name)
+        assert d.schedules == [] and runs == [], name  # the course's sets: on demand
+    shown = stack.prefect("deployment", "inspect", "etl_catchup_flow/yellow-catchup")
+    assert "0 5 25 * *" in shown
+
+
+def test_a_scheduled_style_tlc_catch_up_fills_the_bucket(
+    stack: Stack, deployed: dict[str, str], tmp_path: Path
+) -> None:
+    """green-catchup as its schedule starts it (no months: up to last month), from
+    2024-10: every month the TLC's stand-in has, into the bucket, stopping at the first
+    it answers 403 for (2025-03); the zone lookup too."""
+    run_id, requested = start_run(stack, "etl_catchup_flow/green-catchup", "start=2024-10")
+    flow_run = wait_for_final_state(stack.api_url, run_id, timeout=600)
+    stack.measure(
+        "TLC catch-up green 2024-10..2025-02 request to Completed (s)",
+        round(time.monotonic() - requested, 1),
+    )
+    assert flow_run.state.is_completed(), flow_run.state
+    for year, month in parse_month_range("2024-10..2025-02"):
+        key = f"colour=green/year={year}/month={month:02d}"
+        manifest, rows, names = read_partition(stack, key, tmp_path)
+        assert names == {f"{key}/data.parquet", f"{key}/_manifest.json"}
+        assert manifest["source"] == "tlc" and manifest["source_etag"]
+        assert rows == manifest["rows"] == 2_000  # the offline mirror's TLC months
+        assert manifest["source_url"] == (f"{TLC_URL}/green_tripdata_{year}-{month:02d}.parquet")
+    assert object_names(stack, "colour=green/year=2025/month=03/") == set()
+    zones = object_names(stack, "zones/")
+    assert len(zones) == 2 and all("/revision=" in n for n in zones), zones
+
+    async def summary() -> str:
+        async with client(stack.api_url) as c:
+            artifacts = await c.read_latest_artifacts(limit=200)
+        return next(str(a.data) for a in artifacts if a.key == "summary-catchup-green")
+
+    text = await_(summary)
+    assert "5 new" in text and "1 not yet published" in text, text
 
 
 def test_course_cli_route_build_edit_apply_runs_in_a_container(

@@ -67,7 +67,7 @@ def convert_parquet(
         staged(dst) as tmp,
         pq.ParquetWriter(tmp, schema.arrow, **writer_options(schema, compression, mem)) as pw,
     ):
-        groups = RowGroups(pw, schema.arrow, stats, group_bytes, progress)
+        groups = RowGroups(pw, schema.arrow, stats, group_bytes, progress, background=True)
         batches = source.iter_batches(
             batch_size=batch_rows, columns=list(cmap.source_to_canonical), use_threads=True
         )
@@ -78,10 +78,14 @@ def convert_parquet(
                 except SchemaError as exc:
                     raise SchemaError(f"{src.name}: {_locate(str(exc), stats.rows)}") from None
                 groups.add([out], out.nbytes)
+            groups.close()
         except (OSError, pa.ArrowInvalid) as exc:
+            groups.abandon()
             if getattr(exc, "errno", None) is not None:
                 raise
             raise CorruptSource(f"{src.name}: cannot read ({exc})") from None
-        groups.flush()
+        except BaseException:
+            groups.abandon()
+            raise
     stats.bytes = dst.stat().st_size
     return stats

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,12 @@ def staged(dst: Path) -> Iterator[Path]:
 
 class RowGroups:
     """Collects conformed batches and writes a row group once `group_bytes` of source
-    have gone into it, so memory is bounded by one row group whatever the file size."""
+    have gone into it, so memory is bounded by one row group whatever the file size.
+
+    With `background`, each row group is encoded and compressed on a writer thread
+    (Arrow releases the GIL there) while the caller decodes and conforms the next one:
+    the two halves of a transform then use two cores. At most one group is being
+    written while the next is collected, so the bound is two row groups."""
 
     def __init__(
         self,
@@ -59,11 +65,15 @@ class RowGroups:
         stats: TransformStats,
         group_bytes: int,
         progress: Callable[[int], None] | None,
+        *,
+        background: bool = False,
     ) -> None:
         self.writer, self.schema, self.stats = writer, schema, stats
         self.group_bytes, self.progress = group_bytes, progress
         self.batches: list[pa.RecordBatch] = []
         self.size = 0
+        self._pool = ThreadPoolExecutor(1, "taxi-etl-write") if background else None
+        self._writing: Future[None] | None = None
 
     def add(self, batches: list[pa.RecordBatch], source_bytes: int) -> None:
         self.batches.extend(batches)
@@ -71,12 +81,37 @@ class RowGroups:
         if self.size >= self.group_bytes:
             self.flush()
 
+    def _write(self, table: pa.Table) -> None:
+        self.writer.write_table(table, row_group_size=table.num_rows)
+
+    def _wait(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()  # a failed write fails the transform here
+
     def flush(self) -> None:
         if self.batches:
             table = pa.Table.from_batches(self.batches, self.schema)
-            self.writer.write_table(table, row_group_size=table.num_rows)
+            self.batches = []
+            self._wait()
+            if self._pool is None:
+                self._write(table)
+            else:
+                self._writing = self._pool.submit(self._write, table)
             self.stats.row_groups += 1
-            self.batches.clear()
         self.size = 0
         if self.progress is not None:
             self.progress(self.stats.rows)
+
+    def close(self) -> None:
+        """Write what is left and wait for the writer; call before closing the file."""
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Stop without writing more (the transform failed: its file is thrown away)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
