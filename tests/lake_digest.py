@@ -28,5 +28,6 @@ def parquet_digest(path: Path) -> tuple[int, str]:
 def local_lake_digests(root: Path) -> dict[str, tuple[int, str]]:
     """(rows, digest) by partition key (colour=/year=/month=) for a local lake."""
     return {
-        str(p.parent.relative_to(root)): parquet_digest(p) for p in sorted(root.rglob("*.parquet"))
+        str(p.parent.relative_to(root)): parquet_digest(p)
+        for p in sorted(root.glob("colour=*/*/*/*.parquet"))
     }

@@ -162,6 +162,26 @@ def test_dask_failures_are_reported_per_month_and_the_rest_finish(
     assert len(manifests(workdir / "lake")) == 4
 
 
+def test_a_tlc_catch_up_on_dask_equals_the_local_one(workdir: Path, tlc_url: str) -> None:
+    """The catch-up's triage runs in the parent; the months it leaves go to Dask."""
+    runs = {}
+    for runner in ("local", "dask"):
+        state = running.run_flow(
+            flows.etl_catchup_flow,
+            colour="green",
+            start="2024-10",
+            end="2025-06",
+            source_url=tlc_url,
+            lake=str(workdir / runner),
+            runner=runner,
+        )
+        assert state.is_completed(), state
+        runs[runner] = [(r.partition.ym, r.status.value, r.rows) for r in state.result()]
+    assert runs["dask"] == runs["local"]
+    assert [s for _, s, _ in runs["dask"]] == ["loaded"] * 5 + ["not_published"]
+    assert local_lake_digests(workdir / "dask") == local_lake_digests(workdir / "local")
+
+
 def _worker_downloading(port: int) -> psutil.Process | None:
     """The Dask worker process (a child of this one) with a connection to the mirror."""
     for proc in psutil.Process().children(recursive=True):

@@ -28,8 +28,8 @@ from taxi_etl.transform.conform import (
 )
 from taxi_etl.transform.writer import RowGroups, staged, writer_options
 
-BATCH_ROWS = 1 << 17  # rows decoded and conformed at a time
-GROUP_BYTES = 96 << 20  # bytes of conformed Arrow data per written row group
+BATCH_ROWS = 1 << 16  # rows decoded and conformed at a time
+GROUP_BYTES = 16 << 20  # bytes of conformed Arrow data per written row group
 _ROW = re.compile(r"Row #(\d+)")
 
 
@@ -40,7 +40,7 @@ def _locate(message: str, rows_before: int) -> str:
 
 def _open(src: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(src, pre_buffer=True)
+        return pq.ParquetFile(src, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, OSError) as exc:
         if getattr(exc, "errno", None) is not None:
             raise  # a real IO error (missing file, full disk) keeps its own type
