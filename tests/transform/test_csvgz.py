@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from peak_rss import peak_rss_mb
 
 from taxi_etl import source
 from taxi_etl.devtools import sample
@@ -188,20 +188,6 @@ def test_without_a_month_the_flag_is_null(tmp_path: Path) -> None:
     stats = convert(src, tmp_path / "out.parquet", "yellow")
     assert stats.outside_month is None
     assert pq.read_table(tmp_path / "out.parquet")[FLAG_COLUMN].null_count == 5
-
-
-def peak_rss_mb(cmd: list[str]) -> float:
-    """Peak RSS of `cmd`, measured by a fresh parent so no other child's peak counts."""
-    probe = (
-        "import resource, subprocess, sys\n"
-        "proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "assert proc.returncode == 0, proc.stderr\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, *cmd], capture_output=True, text=True, check=True
-    )
-    return int(out.stdout.strip()) / 1024
 
 
 def test_convert_of_a_full_size_month_stays_under_250_mb(tmp_path: Path) -> None:
