@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def deploy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "deploy.py", *args],
         cwd=REPO,
-        env=clean_env(**env),
+        env=clean_env(PREFECT_HOME=os.environ["PREFECT_HOME"], **env),
         capture_output=True,
         text=True,
         timeout=300,

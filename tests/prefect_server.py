@@ -16,8 +16,12 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without any taxi_etl setting, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAXI_ETL_")}
+    """This environment without any taxi_etl or Prefect setting, plus `extra`.
+
+    Prefect's too: the test process's embedded mode sets some in os.environ (a warm
+    start turns off migrations and block registration), which would make a fresh
+    server skip both."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAXI_ETL_", "PREFECT_"))}
     return {**env, **extra}
 
 
@@ -31,7 +35,6 @@ def prefect_server(home: Path) -> Iterator[str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_API_DATABASE_TIMEOUT="60",
     )
-    env.pop("PREFECT_API_URL", None)
     port = free_port()
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(
