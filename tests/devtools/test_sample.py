@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 
-from taxi_etl import source
 from taxi_etl.devtools import sample
 
 ROWS = 20_000
@@ -293,10 +292,8 @@ def test_write_mirror_layout(tmp_path: Path) -> None:
     assert paths[0].read_bytes() != paths[1].read_bytes()
     fhvhv = sample.write_mirror(tmp_path, "fhvhv", 2019, [2], 100)
     assert fhvhv == [tmp_path / "fhvhv" / "fhvhv_tripdata_2019-02.csv.gz"]
-    for colour in ("yellow", "green", "fhv"):
-        assert sample.release_path(colour, 2019, 2) == source.release_path(colour, 2019, 2)
-    with pytest.raises(ValueError, match="colour must be one of"):
-        sample.release_path("blue", 2019, 2)
+    with pytest.raises(ValueError, match="'blue' is not a valid Colour"):
+        sample.write_mirror(tmp_path, "blue", 2019, [2], 100)
 
 
 @pytest.mark.parametrize(
