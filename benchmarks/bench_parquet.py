@@ -6,7 +6,8 @@ reuses), because that is what a user pays per month:
 
 * ``project``:   ``python -m taxi_etl convert --colour fhvhv SRC DST`` (the CLI);
 * ``duckdb``:    ``python -c`` with the duckdb package, one ``COPY (SELECT <casts> FROM
-  read_parquet(SRC)) TO DST (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3)``.
+  read_parquet(SRC)) TO DST (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL <the
+  project's level for parquet input>)``.
   The casts are generated from the project's schema (``for_colour("fhvhv")`` resolved
   against the file's own column names): every canonical column cast to its kind's type
   (int BIGINT, float DOUBLE, str VARCHAR, ts TIMESTAMP), a column the file lacks as a
@@ -150,7 +151,7 @@ def duckdb_sql(src: Path, dst: Path, colour: str) -> str:
 
     from taxi_etl.schemas import FLAG_COLUMN, for_colour
     from taxi_etl.transform import month_of
-    from taxi_etl.transform.writer import COMPRESSION, ZSTD_LEVEL
+    from taxi_etl.transform.writer import COMPRESSION, PARQUET_ZSTD_LEVEL
 
     schema = for_colour(colour)
     source = schema.resolve(pq.read_schema(src).names).canonical_to_source
@@ -174,7 +175,7 @@ def duckdb_sql(src: Path, dst: Path, colour: str) -> str:
     columns = ",\n    ".join(select)
     options = f"FORMAT parquet, COMPRESSION {COMPRESSION}"
     if COMPRESSION == "zstd":
-        options += f", COMPRESSION_LEVEL {ZSTD_LEVEL}"
+        options += f", COMPRESSION_LEVEL {PARQUET_ZSTD_LEVEL}"
     return (
         f"COPY (\n  SELECT\n    {columns}\n  FROM read_parquet({_literal(str(src))})\n"
         f") TO {_literal(str(dst))} ({options})"

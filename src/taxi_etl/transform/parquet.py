@@ -26,7 +26,7 @@ from taxi_etl.transform.conform import (
     memory_pool,
     new_stats,
 )
-from taxi_etl.transform.writer import RowGroups, staged, writer_options
+from taxi_etl.transform.writer import PARQUET_ZSTD_LEVEL, RowGroups, staged, writer_options
 
 BATCH_ROWS = 1 << 16  # rows decoded and conformed at a time
 GROUP_BYTES = 16 << 20  # bytes of conformed Arrow data per written row group
@@ -63,13 +63,16 @@ def convert_parquet(
     cmap = schema.resolve(source.schema_arrow.names)
     stats = new_stats(cmap)
     mem = memory_pool()
+    options = writer_options(schema, compression, mem, level=PARQUET_ZSTD_LEVEL)
     with (
         staged(dst) as tmp,
-        pq.ParquetWriter(tmp, schema.arrow, **writer_options(schema, compression, mem)) as pw,
+        pq.ParquetWriter(tmp, schema.arrow, **options) as pw,
     ):
         groups = RowGroups(pw, schema.arrow, stats, group_bytes, progress, background=True)
+        # Decoded on this thread: the writer thread needs the other core more (decoding
+        # on several threads only made the two wait for each other).
         batches = source.iter_batches(
-            batch_size=batch_rows, columns=list(cmap.source_to_canonical), use_threads=True
+            batch_size=batch_rows, columns=list(cmap.source_to_canonical), use_threads=False
         )
         try:
             for batch in batches:

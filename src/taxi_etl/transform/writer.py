@@ -2,7 +2,8 @@
 
 Timestamps are written without a dictionary (nearly every value is distinct, so a
 dictionary only costs time until Arrow falls back to plain), pages with zstd level 3:
-smaller than the course's gzip parquet at a fraction of the CPU.
+smaller than the course's gzip parquet at a fraction of the CPU. Column statistics
+(min/max) are written for times, ids and codes, which readers prune row groups by.
 """
 
 from __future__ import annotations
@@ -18,21 +19,30 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from taxi_etl.schemas import DatasetSchema
+from taxi_etl.schemas import DatasetSchema, Kind
 from taxi_etl.transform.conform import TransformStats
 
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3  # level 1 is ~7% larger, levels above 3 are slower and no smaller
+#: The TLC parquet path's level. Decoding parquet is cheap, so there the writer is the
+#: bottleneck, and level 3 costs it 30% more CPU to save 2% (fhvhv, 4 M rows: 94.3 MB
+#: at level 3, 96.5 MB at 1; benchmarks/README.md).
+PARQUET_ZSTD_LEVEL = 1
 
 
-def writer_options(schema: DatasetSchema, compression: str, pool: pa.MemoryPool) -> dict[str, Any]:
-    stamps = {schema.pickup, schema.dropoff}
+def writer_options(
+    schema: DatasetSchema, compression: str, pool: pa.MemoryPool, *, level: int = ZSTD_LEVEL
+) -> dict[str, Any]:
+    stamps = {c.name for c in schema.columns if c.kind is Kind.TS}
+    # Min/max where readers prune (times, ids, codes); those of amounts and free text
+    # cost the writer a quarter of its CPU and no query skips a row group by them.
+    untested = {c.name for c in schema.columns if c.kind in (Kind.FLOAT, Kind.STR)}
     return {
         "memory_pool": pool,
         "compression": compression,
-        "compression_level": ZSTD_LEVEL if compression == "zstd" else None,
+        "compression_level": level if compression == "zstd" else None,
         "use_dictionary": [n for n in schema.arrow.names if n not in stamps],
-        "write_statistics": True,
+        "write_statistics": [n for n in schema.arrow.names if n not in untested],
     }
 
 
