@@ -93,9 +93,10 @@ async def etl_web_to_gcs(
             "%s: %s%s", part, verdict.status, f" ({verdict.reason})" if verdict.reason else ""
         )
         return MonthResult.held(target, verdict)
-    # If the cached file is gone, refresh rather than return a path that is no more.
-    cached = pipeline.download_path(part, cfg)
-    download = await fetch.with_options(refresh_cache=not cached.exists())(part, cfg, remote)
+    # Refresh if the cached file is gone (rather than return a path that is no more), or
+    # if the host gave no version to key the cache on.
+    refresh = not pipeline.download_path(part, cfg).exists() or not remote.known
+    download = await fetch.with_options(refresh_cache=refresh)(part, cfg, remote)
     same = await asyncio.to_thread(pipeline.unchanged, target, verdict, download)
     if same is not None:
         logger.info("%s is unchanged (sha256 %s); skipped", part, download.sha256[:12])
