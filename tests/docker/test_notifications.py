@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from compose_stack import (
+    ALL_DEPLOYMENTS,
     HELPER_LABEL,
     IMAGE,
     REGISTERED,
@@ -112,7 +113,7 @@ def receiver(stack: Stack) -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def deploy_output(stack: Stack, receiver: Receiver) -> str:
     result = stack.deploy(TAXI_ETL_DEPLOY_NOTIFY_URL=receiver.url)
-    assert len(REGISTERED.findall(result.stdout)) == 5, result.stdout
+    assert set(dict(REGISTERED.findall(result.stdout))) == ALL_DEPLOYMENTS, result.stdout
     return result.stdout + result.stderr
 
 
