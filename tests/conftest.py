@@ -15,7 +15,12 @@ import pytest
 
 _HOME = tempfile.mkdtemp(prefix="taxi-etl-prefect-")
 os.environ["PREFECT_HOME"] = _HOME
-os.environ["PREFECT_API_URL"] = ""
+# Unset means the embedded API (Prefect 3's events client takes an empty URL for a
+# server, fails, and drops every event).
+os.environ.pop("PREFECT_API_URL", None)
+# Prefect 3 starts the embedded API as a subprocess and gives up after 20 s, which a
+# loaded 2-core machine exceeds; Prefect 2 ignores the setting (in-process API).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")

@@ -20,6 +20,7 @@ from lake_digest import local_lake_digests, table_digest
 
 from taxi_etl import executors, flows, source
 from taxi_etl.cli import main, running
+from taxi_etl.compat import PREFECT_2
 from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
 from taxi_etl.params import Colour, ParameterError, Runner
@@ -39,6 +40,13 @@ def dask_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for year, month in MONTHS:
             sample.write_mirror(root, colour, year, [month], ROWS, seed=month)
     return root
+
+#: How Prefect records a task run that Dask ran again after its worker died.
+RERUN = (
+    ["Pending", "Running", "Rerunning", "Completed"]
+    if PREFECT_2
+    else ["Pending", "Running", "Pending", "Running", "Completed"]
+)
 
 
 def path_of(colour: str, year: int, month: int) -> str:
@@ -286,9 +294,7 @@ def test_worker_killed_mid_month_is_retried_elsewhere_without_duplicates(
     # January was asked for twice: the killed attempt, and Dask's rerun of the task,
     # which Prefect shows as a rerun of the same task run.
     history = asyncio.run(_task_run_history(state.state_details.flow_run_id))
-    assert history["load-yellow-2021-01"] == ["Pending", "Running", "Rerunning", "Completed"], (
-        history
-    )
+    assert history["load-yellow-2021-01"] == RERUN, history
     assert plan.requests[slow] == 2
     lake = workdir / "lake"
     for year, month in MONTHS:
@@ -300,9 +306,9 @@ def test_worker_killed_mid_month_is_retried_elsewhere_without_duplicates(
             continue
         assert history[name] in (
             ["Pending", "Running", "Completed"],
-            ["Pending", "Running", "Completed", "Running", "Completed"],
+            ["Pending", "Running", "Completed", *RERUN[-2:]],  # Dask recomputed it
         ), history
-        if len(history[name]) == 5:  # rerun after the kill: it must not have rewritten
+        if len(history[name]) > 3:  # rerun after the kill: it must not have rewritten
             assert (part / "data.parquet").stat().st_mtime < killed_at[0], name
     # Workers delete each csv.gz when its month is done.
     assert not list((workdir / "cache").rglob("*.csv.gz"))

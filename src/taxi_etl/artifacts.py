@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from taxi_etl.compat import awaited
 from taxi_etl.lake import partition_key
 from taxi_etl.params import Partition
 from taxi_etl.pipeline import MonthResult, MonthStatus
@@ -62,10 +63,12 @@ async def publish_quality(
         }
         for key in STATS_SHOWN
     ]
-    await create_table_artifact(
-        key=artifact_key("quality", part.colour.value, part.year, f"{part.month:02d}"),
-        table=rows,
-        description=f"Quality checks and stats for {part}",
+    await awaited(
+        create_table_artifact(
+            key=artifact_key("quality", part.colour.value, part.year, f"{part.month:02d}"),
+            table=rows,
+            description=f"Quality checks and stats for {part}",
+        )
     )
 
 
@@ -108,10 +111,12 @@ async def publish_summary(name: str, results: Sequence[MonthResult]) -> None:
     """A markdown artifact for a parent or backfill run."""
     from prefect.artifacts import create_markdown_artifact
 
-    await create_markdown_artifact(
-        key=artifact_key("summary", name),
-        markdown=summary_markdown(results),
-        description=f"{name}: one row per month",
+    await awaited(
+        create_markdown_artifact(
+            key=artifact_key("summary", name),
+            markdown=summary_markdown(results),
+            description=f"{name}: one row per month",
+        )
     )
 
 
@@ -122,9 +127,11 @@ async def publish_progress(key: str, results: Sequence[MonthResult], total: int)
     detail = ", ".join(
         f"{n} {status}" for status, n in sorted(Counter(r.status.value for r in results).items())
     )
-    last = results[-1].partition
-    await create_markdown_artifact(
-        key=artifact_key(key),
-        markdown=f"**{len(results)}/{total} months done** ({detail}); last: {partition_key(last)}",
-        description="backfill progress",
+    last = partition_key(results[-1].partition)
+    await awaited(
+        create_markdown_artifact(
+            key=artifact_key(key),
+            markdown=f"**{len(results)}/{total} months done** ({detail}); last: {last}",
+            description="backfill progress",
+        )
     )

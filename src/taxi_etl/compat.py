@@ -1,4 +1,6 @@
-"""The Prefect 2 deprecations this project has read and accepts, silenced in one place.
+"""What differs between the two Prefect lines, in one place: which line is installed,
+the few spellings the flow code cannot share (the helpers below), and the Prefect 2
+deprecations this project has read and accepts, silenced here and nowhere else.
 
 The container path uses Prefect 2's agent + infrastructure-block model on purpose: it is
 what the course teaches and what prefect 2.20 / prefect-docker 0.5 support together.
@@ -14,7 +16,70 @@ the like for ``prefect deployment build``.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import warnings
+from importlib.metadata import version
+from typing import Any
+
+#: Which Prefect line is installed (constraints.txt: 2.20; constraints-prefect3.txt:
+#: 3.9). The flow modules run on both and branch on this only where the two lines
+#: cannot share one spelling; those places are the helpers below.
+PREFECT_2 = version("prefect").startswith("2.")
+
+
+async def state_result(state: Any) -> Any:
+    """A final state's result or exception, from async code: 2.x needs ``fetch=True``
+    to load a persisted result; 3.x has no ``fetch``, and ``aresult`` is its async form."""
+    if PREFECT_2:
+        return await state.result(raise_on_failure=False, fetch=True)
+    return await state.aresult(raise_on_failure=False)
+
+
+async def submit(task: Any, *args: Any) -> Any:
+    """``task.submit(...)`` from an async flow: 2.x returns a coroutine of the future,
+    3.x the future itself (awaiting it is a TypeError)."""
+    future = task.submit(*args)
+    return await future if inspect.isawaitable(future) else future
+
+
+async def final_state(future: Any) -> Any:
+    """A submitted task's final state without blocking the event loop: 2.x's ``wait()``
+    is awaitable in async code; 3.x's blocks, so it waits in a thread."""
+    if PREFECT_2:
+        return await future.wait()
+    await asyncio.to_thread(future.wait)
+    return future.state
+
+
+async def awaited(created: Any) -> Any:
+    """An artifact call's result from async code: a coroutine on both lines at run
+    time, but 3.x types it ``UUID | Coroutine``."""
+    return await created if inspect.isawaitable(created) else created
+
+
+def construct(block_cls: Any, **fields: Any) -> Any:
+    """A block made without validation (which would resolve credentials on the deploying
+    machine): 2.x's blocks are pydantic v1 models (``construct``), 3.x's v2
+    (``model_construct``)."""
+    return (block_cls.construct if PREFECT_2 else block_cls.model_construct)(**fields)
+
+
+def validated(block_cls: Any, data: dict[str, Any]) -> Any:
+    """A block validated from data, the v1 way on 2.x and the v2 way on 3.x."""
+    return block_cls.parse_obj(data) if PREFECT_2 else block_cls.model_validate(data)
+
+
+def no_cache() -> dict[str, Any]:
+    """Task options for "never cached": 2.x caches only tasks with a cache_key_fn, 3.x
+    every task by its inputs (and logs an error for inputs it cannot hash, such as a
+    GCS lake's client) unless told not to."""
+    if PREFECT_2:
+        return {}
+    from prefect.cache_policies import NO_CACHE
+
+    return {"cache_policy": NO_CACHE}
+
 
 #: (message regex, why it is accepted). Matched with ``re.match`` against the text.
 ACCEPTED_DEPRECATIONS: tuple[tuple[str, str], ...] = (

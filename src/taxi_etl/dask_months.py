@@ -14,12 +14,17 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from taxi_etl import artifacts, fanout, pipeline
+from taxi_etl.compat import final_state, no_cache, submit
 from taxi_etl.params import Colour, Partition, Source, parse_month_range
 from taxi_etl.pipeline import MonthResult
 from taxi_etl.settings import Settings
 
 
-@task(name="load_month", task_run_name="load-{part.colour}-{part.year}-{part.month:02d}")
+@task(
+    name="load_month",
+    task_run_name="load-{part.colour}-{part.year}-{part.month:02d}",
+    **no_cache(),
+)
 async def load_on_worker(
     part: Partition, cfg: Settings, force: bool, flow_run_id: str | None
 ) -> MonthResult:
@@ -59,9 +64,9 @@ async def etl_dask_months(
     run_id = str(flow_run.id or "") or None
     progress = fanout.current_progress.get() or fanout.Progress(len(months), None)
     parts = [Partition(colour, y, m) for ym in months for y, m in parse_month_range(ym)]
-    futures = [await load_on_worker.submit(p, cfg, force, run_id) for p in parts]
+    futures = [await submit(load_on_worker, p, cfg, force, run_id) for p in parts]
 
     async def one(part: Partition, future: Any) -> MonthResult:
-        return await progress.add(await fanout.as_result(part, await future.wait()))
+        return await progress.add(await fanout.as_result(part, await final_state(future)))
 
     return list(await asyncio.gather(*(one(p, f) for p, f in zip(parts, futures, strict=True))))

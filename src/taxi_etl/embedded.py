@@ -40,6 +40,9 @@ def configure(env: MutableMapping[str, str] | None = None) -> bool:
     env.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "taxi_etl")
     # taxi_etl's own loggers also log outside flow runs (convert, the demo mirror).
     env.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    # Prefect 3 runs the embedded API as a subprocess server and waits 20 s for it by
+    # default; a cold start on a busy 2-core machine takes longer. (Unknown to 2.x.)
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     db = _embedded_database(env)
     if db is None or not _full_start(env):
         return False  # another API, or the user chose these settings
@@ -47,6 +50,12 @@ def configure(env: MutableMapping[str, str] | None = None) -> bool:
     if state["revision"] and _read_marker(db) == state:
         env.update(dict.fromkeys(SKIPPED_ON_WARM_START, "false"))
         return True
+    if not state["revision"]:
+        # A new or reset database: Prefect's memo of its last block registration lives
+        # in the home, not in the database, and would skip registering the block types
+        # into the new one (2.x and 3.x alike).
+        memo = Path(env.get("PREFECT_MEMO_STORE_PATH") or db.parent / "memo_store.toml")
+        memo.unlink(missing_ok=True)
     return False
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from taxi_etl import artifacts, executors, pipeline, source
+from taxi_etl.compat import state_result
 from taxi_etl.lake import open_lake, partition_key
 from taxi_etl.params import Colour, Partition, Runner, Source
 from taxi_etl.pipeline import MonthResult, MonthStatus
@@ -69,7 +70,7 @@ current_progress: ContextVar[Progress | None] = ContextVar("taxi_etl_progress", 
 async def as_result(part: Partition, state: Any) -> MonthResult:
     """A child flow's or Dask task's final state as the month's result; its error is
     kept and reported, it does not stop the other months."""
-    data = await state.result(raise_on_failure=False, fetch=True)
+    data = await state_result(state)
     if state.is_completed():
         return data  # type: ignore[no-any-return]
     if not isinstance(data, BaseException):

@@ -137,7 +137,7 @@ async def _run(run: fanout.MonthsRun, summary: str, *, fail_unpublished: bool) -
 @flow(
     name="etl_parent_flow",
     on_failure=[notify_failure],
-    on_crashed=[notify_failure],  # type: ignore[list-item]  # async hooks are awaited too
+    on_crashed=[notify_failure],  # type: ignore[list-item,unused-ignore]  # 2.x types: sync hooks
 )
 async def etl_parent_flow(
     months: list[Month] | None = None,
@@ -192,7 +192,7 @@ async def etl_parent_flow(
 @flow(
     name="etl_backfill_flow",
     on_failure=[notify_failure],
-    on_crashed=[notify_failure],  # type: ignore[list-item]  # async hooks are awaited too
+    on_crashed=[notify_failure],  # type: ignore[list-item,unused-ignore]  # 2.x types: sync hooks
 )
 async def etl_backfill_flow(
     months: MonthRange,
@@ -250,7 +250,7 @@ async def etl_backfill_flow(
 @flow(
     name="etl_catchup_flow",
     on_failure=[notify_failure],
-    on_crashed=[notify_failure],  # type: ignore[list-item]  # async hooks are awaited too
+    on_crashed=[notify_failure],  # type: ignore[list-item,unused-ignore]  # 2.x types: sync hooks
 )
 async def etl_catchup_flow(
     colour: Colour = Colour.yellow,

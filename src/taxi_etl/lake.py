@@ -236,7 +236,10 @@ def _storage_client(project: str | None = None) -> Any:
 def _gcs_from_block(name: str, timeout: float) -> GcsLake:
     from prefect_gcp.cloud_storage import GcsBucket
 
-    block = GcsBucket.load(name)
+    # _sync=True: this runs in a worker thread of an async flow, which Prefect 3 (whose
+    # Block.load picks sync or async from the run context, copied into the thread)
+    # would otherwise answer with a coroutine. Prefect 2 accepts the same flag.
+    block = GcsBucket.load(name, _sync=True)
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         client = _storage_client(block.gcp_credentials.project)
     else:

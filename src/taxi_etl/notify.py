@@ -20,11 +20,13 @@ async def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any
     """What a person needs to act: which deployment, which parameters, what went wrong."""
     from prefect import get_client
 
+    from taxi_etl.compat import state_result
+
     deployment = None
     if flow_run.deployment_id:
         async with get_client() as client:
             deployment = (await client.read_deployment(flow_run.deployment_id)).name
-    error = await state.result(raise_on_failure=False, fetch=True)
+    error = await state_result(state)
     payload = {
         "event": f"flow-run-{state.type.value.lower()}",
         "flow": flow.name,

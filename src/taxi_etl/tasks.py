@@ -15,19 +15,24 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.tasks import task_input_hash
 
 from taxi_etl import artifacts, pipeline, quality, source, zones
+from taxi_etl.compat import PREFECT_2, no_cache
 from taxi_etl.lake import Lake, open_lake
 from taxi_etl.params import Partition
 from taxi_etl.pipeline import MonthResult
 from taxi_etl.settings import Settings
 
-# Where the cached fetch results go. Prefect saves an anonymous block for it on first
+# Where the cached fetch results go. Prefect 2 saves an anonymous block for it on first
 # use; two children doing that at once deadlock SQLite ("database is locked"), so the
-# parent saves it once before it starts them (see prepare_result_storage).
-RESULT_STORAGE = LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value()))
+# parent saves it once before it starts them (see prepare_result_storage). Prefect 3
+# refuses an unsaved block here and needs none: a task with a cache_key_fn persists its
+# result to PREFECT_RESULTS_LOCAL_STORAGE_PATH (the old name is still read).
+RESULT_STORAGE = (
+    LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value())) if PREFECT_2 else None
+)
 
 
 async def prepare_result_storage() -> None:
-    if RESULT_STORAGE._block_document_id is None:
+    if RESULT_STORAGE is not None and RESULT_STORAGE._block_document_id is None:
         await RESULT_STORAGE._save(is_anonymous=True, overwrite=True)
 
 
@@ -44,7 +49,7 @@ async def fetch(part: Partition, cfg: Settings, remote: source.Remote) -> source
     return await asyncio.to_thread(pipeline.fetch, part, cfg)
 
 
-@task(name="transform")
+@task(name="transform", **no_cache())
 async def transform_month(
     part: Partition, download: source.Download, cfg: Settings
 ) -> pipeline.Transformed:
@@ -59,7 +64,7 @@ async def transform_month(
     return t
 
 
-@task(name="quality")
+@task(name="quality", **no_cache())
 async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.CheckResult]:
     results = await asyncio.to_thread(pipeline.check, part, t)
     await artifacts.publish_quality(part, results, t.stats)
@@ -67,7 +72,7 @@ async def check_month(part: Partition, t: pipeline.Transformed) -> list[quality.
     return results
 
 
-@task(name="write")
+@task(name="write", **no_cache())
 async def write_month(
     lake: Lake,
     verdict: pipeline.Verdict,
@@ -84,7 +89,7 @@ async def write_month(
     return result
 
 
-@task(name="zones")
+@task(name="zones", **no_cache())
 async def load_zones(cfg: Settings) -> zones.ZonesManifest:
     """The zone lookup the source serves now, as a revision in the lake."""
     target = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)

@@ -32,14 +32,23 @@ from typing import Any
 import pytest
 from compose_support import Report, report_for, require_docker
 
+from taxi_etl.compat import PREFECT_2
 from taxi_etl.devtools.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = "taxi-etl:local"
+#: The stack of the Prefect line these tests run on (the one installed here): Prefect 2's
+#: docker-compose.yml with its agent, or Prefect 3's override with a worker.
+COMPOSE_FILES = ("docker-compose.yml",) + (() if PREFECT_2 else ("docker-compose.prefect3.yml",))
+IMAGE = "taxi-etl:local" if PREFECT_2 else "taxi-etl:prefect3"
 IMAGES = (IMAGE, "taxi-etl-postgres:local", "taxi-etl-gcs:local")
 LOCAL_BASE = "local/python:3.11-bookworm"
 MIRROR_ROWS = 30_000
-SERVICES = {"postgres", "server", "agent", "gcs", "mirror"}
+#: The label naming a flow-run container's run: prefect-docker 0.7 turns Prefect's
+#: `prefect.io/` labels around into Docker's reverse-DNS style.
+RUN_LABEL = "prefect.io/flow-run-id" if PREFECT_2 else "io.prefect.flow-run-id"
+#: The service that starts flow-run containers, the only one with the Docker socket.
+LAUNCHER = "agent" if PREFECT_2 else "worker"
+SERVICES = {"postgres", "server", LAUNCHER, "gcs", "mirror"}
 RUN_TIMEOUT = 300.0
 BUCKET = "taxi-lake"
 #: Label of every helper container a test starts on a stack's network (a webhook
@@ -124,6 +133,14 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def compose_base(project: str) -> list[str]:
+    """`docker compose` with this line's files, for compose project `project`."""
+    cmd = ["docker", "compose", "-p", project]
+    for name in COMPOSE_FILES:
+        cmd += ["-f", str(REPO / name)]
+    return cmd
+
+
 _built: dict[str, Any] = {}
 
 
@@ -143,7 +160,7 @@ def ensure_images(report: Report) -> dict[str, str]:
     t0 = time.monotonic()
     try:
         run(
-            ["docker", "compose", "-p", "taxi-etl-build", "--profile", "offline", "build"],
+            [*compose_base("taxi-etl-build"), "--profile", "offline", "build"],
             env=env,
             timeout=1200,
         )
@@ -196,7 +213,7 @@ class Stack:
     @property
     def compose_cmd(self) -> list[str]:
         """`docker compose` for this project, with its profiles."""
-        cmd = ["docker", "compose", "-p", self.project]
+        cmd = compose_base(self.project)
         for profile in self.profiles:
             cmd += ["--profile", profile]
         return cmd
@@ -265,7 +282,7 @@ class Stack:
             env=self.env, capture_output=True, timeout=300,
         )  # fmt: skip
         leftover = []
-        for label in ("label=prefect.io/flow-run-id", f"label={HELPER_LABEL}={self.project}"):
+        for label in (f"label={RUN_LABEL}", f"label={HELPER_LABEL}={self.project}"):
             leftover += subprocess.run(
                 ["docker", "ps", "-aq", "--filter", label, "--filter", f"network={self.network}"],
                 capture_output=True, text=True, timeout=60,

@@ -7,7 +7,8 @@ parameter form, and watches the run page until it shows Completed. Then the API 
 the flow run got exactly those parameters, and the emulator's bucket holds the month.
 
 Screenshots of the filled form and of the finished run go to artifacts/screenshots/
-(git-ignored; CI keeps them as artifacts). The browser may only reach the stack: every
+<line>/ (git-ignored; CI keeps them as artifacts). The stack and the UI are those of
+the installed Prefect line (compose_stack.py). The browser may only reach the stack: every
 request to another host is aborted and reported.
 """
 
@@ -33,6 +34,8 @@ from compose_stack import (
 )
 from compose_support import REQUIRE_DOCKER
 
+from taxi_etl.compat import PREFECT_2
+
 PROJECT = "taxi-etl-ui"
 CHROMIUM = os.environ.get("TAXI_ETL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -45,7 +48,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = REPO / "artifacts" / "screenshots"
+#: One folder per Prefect line: the two UIs differ.
+SCREENSHOTS = REPO / "artifacts" / "screenshots" / ("prefect2" if PREFECT_2 else "prefect3")
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_MS = 180_000
 #: The form's changes: the deployment's defaults are yellow, 2021, [1, 2, 3].
@@ -192,7 +196,7 @@ def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
         "dask_address": None,
         "source": "dtc",
     }
-    assert flow_run.infrastructure_pid  # it ran in a container the agent started
+    assert flow_run.infrastructure_pid  # it ran in a container the agent or worker started
     # And the month landed in the emulator's bucket, loaded by this run's subflow.
     key = f"colour={COLOUR}/year={YEAR}/month={MONTH:02d}"
     manifest, rows, names = read_partition(stack, key, tmp_path)

@@ -6,10 +6,11 @@ The test starts a webhook receiver in a container of its own on the stack's netw
 
 * a Failed run (a month that is not published) is reported by the flow's hook through
   the ``webhook/taxi-etl-alerts`` block, with the deployment, parameters and error;
-* a run whose container is killed is reported by the server's notification policy for
-  Crashed runs (a hook cannot run in a killed process);
-* the URL, whose path is the secret, appears in no log: deploy.py's output, the agent's
-  and the flow runs' logs, even when the receiver answers 500.
+* a run whose container is killed is reported by the server's notification policy
+  (Prefect 2) or automation (Prefect 3) for Crashed runs (a hook cannot run in a killed
+  process);
+* the URL, whose path is the secret, appears in no log: deploy.py's output, the
+  agent's or worker's and the flow runs' logs, even when the receiver answers 500.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from compose_stack import (
     ALL_DEPLOYMENTS,
     HELPER_LABEL,
     IMAGE,
+    LAUNCHER,
     REGISTERED,
+    RUN_LABEL,
     Stack,
     await_,
     client,
@@ -38,7 +41,11 @@ from compose_stack import (
     wait_for_final_state,
 )
 
+from taxi_etl.compat import PREFECT_2
+
 PROJECT = "taxi-etl-notify"
+#: What deploy.py's Crashed-run route puts in the webhook's JSON `source`.
+CRASH_SOURCE = "prefect-notification-policy" if PREFECT_2 else "prefect-automation"
 #: The secret part of the webhook URL; unique per session so no old log can match.
 TOKEN = f"T0KEN-{uuid.uuid4().hex[:12]}"
 RECEIVER_SOURCE = Path(__file__).with_name("webhook_receiver.py")
@@ -149,15 +156,15 @@ def crashed_run(stack: Stack, receiver: Receiver, deploy_output: str) -> Notifie
     deadline = time.monotonic() + 120
     container = ""
     while not container:
-        assert time.monotonic() < deadline, "the agent started no container within 120 s"
+        assert time.monotonic() < deadline, f"the {LAUNCHER} started no container in 120 s"
         time.sleep(0.2)
         container = run(
-            ["docker", "ps", "-q", "--filter", f"label=prefect.io/flow-run-id={run_id}"]
+            ["docker", "ps", "-q", "--filter", f"label={RUN_LABEL}={run_id}"]
         ).stdout.strip()
     run(["docker", "kill", container])
     flow_run = wait_for_final_state(stack.api_url, run_id)
     arrived, post = receiver.wait_for(
-        lambda p: _body(p).get("source") == "prefect-notification-policy" and run_id in p["body"]
+        lambda p: _body(p).get("source") == CRASH_SOURCE and run_id in p["body"]
     )
     stack.measure(
         "Crashed -> policy notification received (s)",
@@ -202,7 +209,9 @@ def test_killed_run_is_reported_by_the_server_policy(
     assert post["user_agent"] == "Prefect Notifications"  # sent by the server
     text = _body(post)["text"]
     assert f"etl_parent_flow/{flow_run.name} entered Crashed" in text
-    assert "non-zero status code 137" in text  # SIGKILL, as the agent saw it
+    assert "non-zero status code 137" in text  # SIGKILL, as the agent or worker saw it
+    if not PREFECT_2:  # an automation's template can name the deployment too
+        assert "Deployment: custom" in text
     assert f"Flow run ID: {flow_run.id}" in text
     # A link a person can open: compose gives the server PREFECT_UI_URL.
     assert f"Flow run URL: {stack.ui_url}/flow-runs/flow-run/{flow_run.id}" in text
@@ -244,10 +253,10 @@ def test_the_webhook_url_is_in_no_log(
     assert "failure notification sent through webhook/taxi-etl-alerts" in api_logs
     assert f"{not_sent}: HTTPStatusError" in api_logs
     assert TOKEN not in api_logs
-    # The agent streams every flow-run container's output; deploy.py's blocks are read
-    # by the runs. Only the Crashed policy's server could log it (a failed delivery),
-    # and it delivered every time here.
-    agent_log = stack.logs("agent")
+    # The agent (worker) streams every flow-run container's output; deploy.py's blocks
+    # are read by the runs. Only the Crashed route's server could log it (a failed
+    # delivery), and it delivered every time here.
+    agent_log = stack.logs(LAUNCHER)
     assert not_sent in agent_log
     assert TOKEN not in agent_log
     assert TOKEN not in stack.logs()

@@ -35,7 +35,6 @@ deploying side is told), ``plan`` (the ``--dry-run`` text), ``apply`` (the API w
 and ``cli`` (the command).
 """
 
-
 from taxi_etl.deployments.catalogue import (
     DEPLOYMENTS,
     ENTRYPOINT,

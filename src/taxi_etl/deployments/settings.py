@@ -12,9 +12,19 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taxi_etl.compat import flow_run_pythonwarnings
+from taxi_etl.compat import PREFECT_2, flow_run_pythonwarnings
 from taxi_etl.params import DaskAddress, YearMonth
 from taxi_etl.settings import Settings
+
+#: Labels of every flow-run container. Compose labels the image it builds with its
+#: project and service (`server`), and containers inherit image labels: blanking them
+#: keeps `docker compose up/ps/down` from taking a flow run for a replica of `server`.
+FLOW_RUN_LABELS = {
+    "com.docker.compose.project": "",
+    "com.docker.compose.service": "",
+    "com.docker.compose.version": "",
+    "io.taxi-etl.role": "flow-run",
+}
 
 #: Webhook block saved from TAXI_ETL_DEPLOY_NOTIFY_URL, as ``<block-type>/<name>``.
 DEFAULT_NOTIFY_BLOCK = "webhook/taxi-etl-alerts"
@@ -31,17 +41,21 @@ class DeploySettings(BaseSettings):
     )
 
     image: str = Field(
-        "taxi-etl:local",
+        "taxi-etl:local" if PREFECT_2 else "taxi-etl:prefect3",
         validation_alias=AliasChoices("TAXI_ETL_DEPLOY_IMAGE", "TAXI_ETL_IMAGE"),
-        description="image and tag of the flow-run containers (compose builds it)",
+        description="image and tag of the flow-run containers (compose builds it; the "
+        "default is the installed line's)",
     )
-    image_pull_policy: Literal["IF_NOT_PRESENT", "NEVER", "ALWAYS"] = Field(
-        "IF_NOT_PRESENT", description="ALWAYS fails for an image that is only built locally"
+    image_pull_policy: Literal["IF_NOT_PRESENT", "NEVER", "ALWAYS"] | None = Field(
+        None,
+        description="unset: IF_NOT_PRESENT on the Prefect 2 line, NEVER on 3 (a locally built "
+        "image); ALWAYS fails for an image that is only built locally",
     )
     network: str = Field(
-        "taxi-etl",
+        "taxi-etl" if PREFECT_2 else "taxi-etl-prefect3",
         validation_alias=AliasChoices("TAXI_ETL_DEPLOY_NETWORK", "TAXI_ETL_NETWORK"),
-        description="the compose network, so the containers reach `server` and `gcs`",
+        description="the compose network, so the containers reach `server` and `gcs` (the "
+        "default is the installed line's stack)",
     )
     container_api_url: str = Field(
         "http://server:4200/api",
@@ -106,6 +120,9 @@ class DeploySettings(BaseSettings):
     bucket_block: str = "taxi-lake"
     credentials_block: str = "taxi-gcp"
     work_queue: str = "default"
+    work_pool: str = Field(
+        "taxi-etl-docker", description="the Docker work pool of the Prefect 3 line's worker"
+    )
 
     @field_validator(
         "lake",
@@ -134,6 +151,10 @@ class DeploySettings(BaseSettings):
                 "block; leave NOTIFY_URL empty to use another block type"
             )
         return self
+
+    def pull_policy(self) -> str:
+        """The image pull policy, in Prefect 2's spelling."""
+        return self.image_pull_policy or ("IF_NOT_PRESENT" if PREFECT_2 else "NEVER")
 
     def notify_target(self) -> str | None:
         """The block the flow runs notify through (TAXI_ETL_NOTIFY_BLOCK), if any."""
@@ -179,9 +200,10 @@ class DeploySettings(BaseSettings):
             # exits about 2 s after Completed instead of about 9 s.
             "PREFECT_RUNNER_POLL_FREQUENCY": "1",
             "PREFECT_LOGGING_EXTRA_LOGGERS": "taxi_etl",
-            "PYTHONWARNINGS": flow_run_pythonwarnings(),
             **self.run_settings().env(),
         }
+        if PREFECT_2:  # 3.x's `prefect flow-run execute` warns of nothing of the kind
+            env["PYTHONWARNINGS"] = flow_run_pythonwarnings()
         if self.storage_emulator_host:
             env["STORAGE_EMULATOR_HOST"] = self.storage_emulator_host
             # Never probe the GCE metadata server: an emulator setup has no cloud.
