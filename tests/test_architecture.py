@@ -47,6 +47,8 @@ ORDER = [
     "deployments.catalogue",
     "deployments.settings",
     "deployments.plan",
+    "deployments.agent",
+    "deployments.worker",
     "deployments.apply",
     "deployments.cli",
     "deployments",

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from taxi_etl import fanout, orphans, pipeline
+from taxi_etl.compat import state_result
 from taxi_etl.dask_months import etl_dask_months
 from taxi_etl.fanout import LoadFailed
 from taxi_etl.lake import open_lake
@@ -311,5 +312,7 @@ async def etl_catchup_flow(
         progress_key=f"catchup-{colour.value}-progress",
     )
     results = await _run(run, f"catchup-{colour.value}", fail_unpublished=False)
-    await zones.result(fetch=True)  # raises the zone lookup's failure, if it had one
+    zones_outcome = await state_result(zones)
+    if isinstance(zones_outcome, BaseException):  # the zone lookup's failure, now
+        raise zones_outcome
     return results

@@ -1,5 +1,9 @@
 """What deploy.py writes to a real server: blocks, deployments, notifications; the course's
-CLI route against the same blocks; runs with bad parameters refused by the server."""
+CLI route against the same blocks; runs with bad parameters refused by the server.
+
+On the installed Prefect line: Prefect 2's DockerContainer block and notification
+policy, or Prefect 3's work pool and automation (the server is the same line's).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,20 @@ from deploy_support import ALL, REGISTERED, REPO, deploy, read
 from prefect_server import PREFECT, clean_env
 
 from taxi_etl import deployments
+from taxi_etl.compat import PREFECT_2
+
+
+def container_defaults(api_url: str) -> dict[str, Any]:
+    """What every flow-run container gets (image, env, labels, ...): the DockerContainer
+    block's data, or the defaults of the work pool's job variables."""
+    if PREFECT_2:
+        block = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
+        data: dict[str, Any] = block.data
+        return data
+    pool = read(api_url, "read_work_pool", "taxi-etl-docker")
+    assert pool.type == "docker"
+    variables = pool.base_job_template["variables"]["properties"]
+    return {name: spec.get("default") for name, spec in variables.items()}
 
 
 def test_deploy_is_idempotent_and_writes_no_secret(api_url: str) -> None:
@@ -27,16 +45,21 @@ def test_deploy_is_idempotent_and_writes_no_secret(api_url: str) -> None:
     for name, deployment_id in ids.items():
         d = read(api_url, "read_deployment", deployment_id)
         assert d.name == name.split("/")[1]
-        assert (d.path, d.entrypoint) == (deployments.FLOW_PATH, sets[name].entrypoint)
+        assert d.entrypoint == sets[name].entrypoint
+        if PREFECT_2:
+            assert d.path == deployments.FLOW_PATH
+        else:  # the worker's container starts in the image's code: nothing to pull
+            assert (d.work_pool_name, d.pull_steps) == ("taxi-etl-docker", None)
+            assert d.job_variables == {"image": "taxi-etl:prefect3"}
         assert d.parameters == sets[name].parameters
         assert d.enforce_parameter_schema is True
         assert len(d.schedules) == (1 if name.endswith("-catchup") else 0)
     backfill = read(api_url, "read_deployment", ids["etl_backfill_flow/backfill"])
     assert backfill.parameter_openapi_schema["required"] == ["months"]
-    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
-    assert infra.data["env"]["TAXI_ETL_DTC_URL"] == "http://mirror:8000"
-    assert infra.data["image_pull_policy"] == "IF_NOT_PRESENT"
-    assert infra.data["labels"]["io.taxi-etl.role"] == "flow-run"
+    defaults = container_defaults(api_url)
+    assert defaults["env"]["TAXI_ETL_DTC_URL"] == "http://mirror:8000"
+    assert defaults["image_pull_policy"] == ("IF_NOT_PRESENT" if PREFECT_2 else "Never")
+    assert defaults["labels"]["io.taxi-etl.role"] == "flow-run"
 
 
 def test_credentials_block_points_at_a_file_that_only_the_containers_have(
@@ -68,14 +91,15 @@ def test_credentials_block_points_at_a_file_that_only_the_containers_have(
     }
     bucket = read(api_url, "read_block_document_by_name", "taxi-lake", "gcs-bucket")
     assert bucket.data["bucket"] == "taxi-lake"
-    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
-    assert infra.data["env"]["TAXI_ETL_LAKE"] == "gcs-block://taxi-lake"
-    assert "STORAGE_EMULATOR_HOST" not in infra.data["env"]
-    assert infra.data["volumes"] == ["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]
+    defaults = container_defaults(api_url)
+    assert defaults["env"]["TAXI_ETL_LAKE"] == "gcs-block://taxi-lake"
+    assert "STORAGE_EMULATOR_HOST" not in defaults["env"]
+    assert defaults["volumes"] == ["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]
     # Back to the emulator defaults for the other tests of this module.
     assert deploy("--only", "backfill", PREFECT_API_URL=api_url).returncode == 0
 
 
+@pytest.mark.skipif(not PREFECT_2, reason="Prefect 3 has no `prefect deployment build/apply`")
 def test_course_cli_route_build_edit_apply(api_url: str, tmp_path: Path) -> None:
     assert deploy("--only", "backfill", PREFECT_API_URL=api_url).returncode == 0  # the block
     src = tmp_path / "src" / "taxi_etl"
@@ -129,10 +153,11 @@ def test_notify_url_is_saved_in_a_webhook_block_and_never_printed(api_url: str) 
         include_secrets=True,
     )
     assert block.data["url"] == url
-    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
-    assert infra.data["env"]["TAXI_ETL_NOTIFY_BLOCK"] == "webhook/taxi-etl-alerts"
-    assert secret not in str(infra.data)
-    # The server-side policy for Crashed runs, through a block that keeps the URL secret.
+    assert container_defaults(api_url)["env"]["TAXI_ETL_NOTIFY_BLOCK"] == (
+        "webhook/taxi-etl-alerts"
+    )
+    assert secret not in str(container_defaults(api_url))
+    # The server-side route for Crashed runs, through a block that keeps the URL secret.
     crashed = read(
         api_url,
         "read_block_document_by_name",
@@ -151,35 +176,46 @@ def test_notify_url_is_saved_in_a_webhook_block_and_never_printed(api_url: str) 
     assert crashed_full.data["secrets"] == {"url": url}
     assert crashed_full.data["url"] == "{{url}}"
 
-    def policies() -> list[Any]:
+    # Twice: still one policy or automation (deploy.py converges).
+    again = deploy("--only", "custom", PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_NOTIFY_URL=url)
+    assert again.returncode == 0, again.stderr
+    assert crash_route(api_url, crashed.id) is True
+    # Without the setting the runs get no notify block and the route is switched off.
+    assert deploy("--only", "custom", PREFECT_API_URL=api_url).returncode == 0
+    assert "TAXI_ETL_NOTIFY_BLOCK" not in container_defaults(api_url)["env"]
+    assert crash_route(api_url, crashed.id) is False
+
+
+def crash_route(api_url: str, block_id: Any) -> bool:
+    """Whether the one route for Crashed runs through `block_id` is on: Prefect 2's
+    notification policy, or Prefect 3's automation (asserted to be the only one)."""
+    if PREFECT_2:
         from prefect.client.schemas.filters import FlowRunNotificationPolicyFilter
 
-        return [
-            p
-            for p in read(
-                api_url,
-                "read_flow_run_notification_policies",
-                FlowRunNotificationPolicyFilter(is_active=None),
-            )
-            if p.block_document_id == crashed.id
-        ]
+        policies = read(
+            api_url,
+            "read_flow_run_notification_policies",
+            FlowRunNotificationPolicyFilter(is_active=None),  # the default: inactive only
+        )
+        [policy] = [p for p in policies if p.block_document_id == block_id]
+        assert (policy.state_names, policy.tags) == (["Crashed"], ["taxi-etl"])
+        assert "{flow_run_parameters}" in policy.message_template
+        active: bool = policy.is_active
+        return active
+    from taxi_etl.deployments.worker import AUTOMATION
 
-    # Twice: still one policy (deploy.py converges).
-    assert (
-        deploy(
-            "--only", "custom", PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_NOTIFY_URL=url
-        ).returncode
-        == 0
-    )
-    [policy] = policies()
-    assert (policy.is_active, policy.state_names, policy.tags) == (True, ["Crashed"], ["taxi-etl"])
-    assert "{flow_run_parameters}" in policy.message_template
-    # Without the setting the runs get no notify block and the policy is switched off.
-    assert deploy("--only", "custom", PREFECT_API_URL=api_url).returncode == 0
-    infra = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
-    assert "TAXI_ETL_NOTIFY_BLOCK" not in infra.data["env"]
-    [policy] = policies()
-    assert policy.is_active is False
+    [automation] = read(api_url, "read_automations_by_name", AUTOMATION)
+    trigger = automation.trigger
+    assert trigger.expect == {"prefect.flow-run.Crashed"}
+    assert trigger.match_related.root == {
+        "prefect.resource.role": "tag",
+        "prefect.resource.id": "prefect.tag.taxi-etl",
+    }
+    [action] = automation.actions
+    assert (action.type, action.block_document_id) == ("send-notification", block_id)
+    assert "{{ flow_run.parameters }}" in action.body
+    enabled: bool = automation.enabled
+    return enabled
 
 
 @pytest.mark.parametrize(
