@@ -14,6 +14,7 @@ import pytest
 from taxi_etl import source
 from taxi_etl.cli import main
 from taxi_etl.devtools import sample
+from taxi_etl.devtools.demo import DEMO_SETS, DEMO_TLC_SETS, catch_up_months
 from taxi_etl.schemas import for_colour
 
 
@@ -105,9 +106,28 @@ def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lake = tmp_path / "data" / "demo" / "lake"
-    for colour, parts in (("yellow", 3), ("green", 2), ("fhv", 2)):
+    # Every month of the course's sets, of the TLC's and of the catch-up, once (fhv
+    # 2019-02 is in both sources: the course's load is kept), each in one schema.
+    wanted: dict[str, set[tuple[int, int]]] = {}
+    for course in DEMO_SETS:
+        wanted.setdefault(course.colour.value, set()).update(
+            (course.year, m) for m in course.months
+        )
+    for tlc in DEMO_TLC_SETS:
+        wanted.setdefault(tlc.dataset, set()).update((tlc.year, m) for m in tlc.months)
+    for dataset_name, year, month in catch_up_months():
+        wanted.setdefault(dataset_name, set()).add((year, month))
+    assert sorted(p.name for p in lake.iterdir() if p.name.startswith("colour=")) == sorted(
+        f"colour={c}" for c in wanted
+    )
+    for colour, months in wanted.items():
         dataset = ds.dataset(lake / f"colour={colour}", partitioning="hive")
-        assert len(dataset.files) == parts
+        found = {
+            (int(Path(f).parent.parent.name[5:]), int(Path(f).parent.name[6:]))
+            for f in dataset.files
+        }
+        assert found == months, colour
+        assert len(dataset.files) == len(months)
         assert {f.physical_schema for f in dataset.get_fragments()} == {for_colour(colour).arrow}
     assert (tmp_path / ".prefect").is_dir()  # Prefect state stays in the project folder
     assert "one schema" in proc.stdout
