@@ -7,6 +7,7 @@ with a fresh SQLite home per test session, set before prefect is first imported.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,13 @@ def throwaway_service_account(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     return path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop Prefect 3's embedded API server while pytest's streams are still open: its
+    own atexit hook logs "Stopping temporary server" into a closed stream otherwise."""
+    if "prefect.server.api.server" not in sys.modules:
+        return
+    servers = getattr(sys.modules["prefect.server.api.server"], "SubprocessASGIServer", None)
+    for instance in list(getattr(servers, "_instances", {}).values()):
+        instance.stop()
