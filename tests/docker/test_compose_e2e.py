@@ -149,8 +149,9 @@ def test_deploy_is_idempotent_and_blocks_hold_no_secret(
 
     deployments, infra, creds, bucket = await_(read)
     assert sorted(d.name for d in deployments) == sorted(n.split("/")[1] for n in deployed)
+    flows_by_name = {key.split("/")[1]: key.split("/")[0] for key in deployed}
     for d in deployments:
-        flow = next(n.split("/")[0] for n in deployed if n.endswith(f"/{d.name}"))
+        flow = flows_by_name[d.name]
         assert str(d.id) == deployed[f"{flow}/{d.name}"]
         assert d.entrypoint == f"src/taxi_etl/flows.py:{flow}"
         assert d.storage_document_id is None  # nothing uploaded: the code is in the image

@@ -185,7 +185,9 @@ def test_failed_run_posts_deployment_parameters_and_error(
     assert payload["deployment"] == "custom"
     assert payload["flow"] == "etl_parent_flow"
     assert payload["flow_run"] == flow_run.name
-    assert payload["parameters"] == {"colour": "yellow", "year": 2021, "months": [8]}
+    # The custom deployment's own default fills the source in.
+    expected = {"colour": "yellow", "year": 2021, "months": [8], "source": "dtc"}
+    assert payload["parameters"] == expected
     assert payload["state"] == "FAILED"
     error = payload["error"]
     assert error.startswith("LoadFailed: colour=yellow/year=2021/month=08: NotPublished"), error
