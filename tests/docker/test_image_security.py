@@ -7,9 +7,10 @@
 * No layer of any image holds a credential or key file: ``docker save`` and read each
   layer tar (image_scan.py), since a file deleted by a later layer is still shipped.
   The build's CA bundle (docker/build-ca/) is in no layer and no history entry.
-* docker-compose.yml, as Compose resolves it (``docker compose config``), publishes
-  only on 127.0.0.1 and mounts the Docker socket into the agent only, with the default
-  settings and with every port and socket setting overridden; nothing is privileged.
+* docker-compose.yml, alone (Prefect 2) and with docker-compose.prefect3.yml, as
+  Compose resolves it (``docker compose config``), publishes only on 127.0.0.1 and mounts
+  the Docker socket into the agent or the worker only, with the default settings and
+  with every port and socket setting overridden; nothing is privileged.
 
 No stack is brought up: this needs only the built images.
 """
@@ -136,16 +137,27 @@ def test_the_layer_scan_finds_a_key_that_a_later_layer_deleted(tmp_path: Path) -
     }
 
 
-def _compose_config(**env: str) -> dict[str, Any]:
+#: Each line's compose files and the one service that starts flow-run containers; both
+#: are checked whichever Prefect is installed (`compose config` needs no Prefect).
+LINES = {
+    "prefect2": (("docker-compose.yml",), "agent"),
+    "prefect3": (("docker-compose.yml", "docker-compose.prefect3.yml"), "worker"),
+}
+
+
+def _compose_config(files: tuple[str, ...], **env: str) -> dict[str, Any]:
+    cmd = ["docker", "compose"]
+    for name in files:
+        cmd += ["-f", str(REPO / name)]
     out = run(
-        ["docker", "compose", "--profile", "offline", "--profile", "dask", "config", "--format",
-         "json"],
+        [*cmd, "--profile", "offline", "--profile", "dask", "config", "--format", "json"],
         env={**base_env(), **env},
     ).stdout
     services: dict[str, Any] = json.loads(out)["services"]
     return services
 
 
+@pytest.mark.parametrize("line", sorted(LINES))
 @pytest.mark.parametrize(
     "settings",
     [
@@ -155,12 +167,13 @@ def _compose_config(**env: str) -> dict[str, Any]:
     ],
     ids=["defaults", "overridden"],
 )  # fmt: skip
-def test_compose_publishes_on_loopback_only_and_only_the_agent_has_the_socket(
-    settings: dict[str, str],
+def test_compose_publishes_on_loopback_only_and_only_the_launcher_has_the_socket(
+    settings: dict[str, str], line: str
 ) -> None:
-    services = _compose_config(**settings)
+    files, launcher = LINES[line]
+    services = _compose_config(files, **settings)
     assert set(services) == {
-        "postgres", "server", "agent", "gcs", "mirror", "dask-scheduler", "dask-worker",
+        "postgres", "server", launcher, "gcs", "mirror", "dask-scheduler", "dask-worker",
     }  # fmt: skip
     published = {}
     for name, service in services.items():
@@ -171,15 +184,15 @@ def test_compose_publishes_on_loopback_only_and_only_the_agent_has_the_socket(
             v for v in service.get("volumes") or []
             if "docker.sock" in str(v.get("source")) + str(v.get("target"))
         ]  # fmt: skip
-        assert bool(sockets) == (name == "agent"), (name, sockets)
+        assert bool(sockets) == (name == launcher), (name, sockets)
         assert not service.get("privileged"), name
         assert service.get("network_mode") in (None, "default"), name
         assert service.get("pid") is None and not service.get("cap_add"), name
         assert str(service.get("user", "")).split(":")[0] not in ("0", "root"), name
-    # Only the UI/API and the emulator: nothing of Postgres, the agent, the mirror or Dask.
+    # Only the UI/API and the emulator: nothing of Postgres, the launcher, the mirror or Dask.
     expected = {"server": 4200, "gcs": 9023}
     if settings:
         expected = {"server": int(settings["PREFECT_PORT"]), "gcs": int(settings["GCS_PORT"])}
     assert published == expected
-    agent_socket = services["agent"]["volumes"][0]
-    assert agent_socket["source"] == settings.get("DOCKER_SOCKET", "/var/run/docker.sock")
+    launcher_socket = services[launcher]["volumes"][0]
+    assert launcher_socket["source"] == settings.get("DOCKER_SOCKET", "/var/run/docker.sock")
