@@ -25,6 +25,11 @@ the two concurrency settings alternate. Results go to stdout and to a JSON file.
     python benchmarks/bench_flows.py                 # 12 months of 5,000 rows, 3 repetitions
     python benchmarks/bench_flows.py --rows 200000   # months big enough to keep 2 cores busy
     python benchmarks/bench_flows.py --rows 1369765 --mbps 20  # real-size months, 20 MB/s links
+    python benchmarks/bench_flows.py --python .venv/bin/python --python .venv3/bin/python
+                                                     # both Prefect lines, side by side
+
+With ``--python`` given once per line, each interpreter's worker runs the same months
+against the same mirror, one after the other, and the table has a column per line.
 """
 
 from __future__ import annotations
@@ -155,7 +160,7 @@ def direct(work: Path, url: str) -> float:
     return time.perf_counter() - t0
 
 
-def spawn(spec: dict[str, Any], home: Path) -> dict[str, Any]:
+def spawn(spec: dict[str, Any], home: Path, python: str = sys.executable) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TAXI_ETL_"))}
     env.update(
         PREFECT_HOME=str(home),
@@ -165,7 +170,7 @@ def spawn(spec: dict[str, Any], home: Path) -> dict[str, Any]:
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--worker", json.dumps(spec)],
+            [python, __file__, "--worker", json.dumps(spec)],
             stdout=subprocess.PIPE,
             stderr=err,
             env=env,
@@ -220,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each 12-month run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "flows.json")
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="an interpreter to run the worker with, once per Prefect line: e.g. "
+        "--python .venv/bin/python --python .venv3/bin/python (default: this one)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -229,19 +240,25 @@ def main(argv: list[str] | None = None) -> int:
     from taxi_etl.devtools import mirror, sample
 
     load_before = os.getloadavg()
+    lines = {prefect_line(py): py for py in args.python or [sys.executable]}
+    summaries: dict[str, dict[str, Any]] = {}
+    raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
         root = Path(tmp)
         sample.write_mirror(root / "mirror", COLOUR, YEAR, MONTHS, args.rows, seed=7)
         rate = args.mbps * 1e6 if args.mbps else None
         with mirror.serve(root / "mirror", rate=rate) as url:
-            home = root / "prefect-home"
-            spec = {"url": url, "reps": args.reps, "work": str(root / "w1")}
-            print(f"12 months of {args.rows:,} rows at {url}; fresh PREFECT_HOME", flush=True)
-            fresh = spawn(spec, home)
-            print("again on the existing home", flush=True)
-            again = spawn({**spec, "work": str(root / "w2"), "only_first": True}, home)
-    summary = summarise(fresh, again, args.rows)
-    summary["download_cap_mb_s"] = args.mbps
+            for label, python in lines.items():
+                home = root / label / "prefect-home"
+                spec = {"url": url, "reps": args.reps, "work": str(root / label / "w1")}
+                print(f"{label}: 12 months of {args.rows:,} rows at {url}; fresh home", flush=True)
+                fresh = spawn(spec, home, python)
+                print(f"{label}: again on the existing home", flush=True)
+                again_spec = {**spec, "work": str(root / label / "w2"), "only_first": True}
+                again = spawn(again_spec, home, python)
+                summaries[label] = summarise(fresh, again, args.rows)
+                summaries[label]["download_cap_mb_s"] = args.mbps
+                raw[label] = {"fresh_home": fresh, "existing_home": again}
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
@@ -251,34 +268,58 @@ def main(argv: list[str] | None = None) -> int:
             "load_avg_before": load_before,
             "load_avg_after": os.getloadavg(),
         },
-        "summary": summary,
-        "raw": {"fresh_home": fresh, "existing_home": again},
+        "lines": {label: {"python": py} for label, py in lines.items()},
+        "summary": summaries,
+        "raw": raw,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    s = summary
-    start = "warm" if s["existing_home_warm_start"] else "full"
+    print(table(summaries))
     print(
-        f"""
-| measure | value |
-|---|---|
-| import taxi_etl.flows (prefect) | {s["import_flows_s"]:.2f} s |
-| first start, fresh PREFECT_HOME | {s["first_start_fresh_home_s"]:.2f} s |
-| first start, existing PREFECT_HOME ({start}) | {s["first_start_existing_home_s"]:.2f} s |
-| one-month parent run, warm | {s["one_month_parent_warm_s"]:.2f} s |
-| 12 months, concurrency 1 | {s["parent_12_concurrency_1_s"]:.2f} s |
-| 12 months, concurrency 2 | {s["parent_12_concurrency_2_s"]:.2f} s |
-| 12 months, no Prefect (pipeline.load_month) | {s["direct_12_s"]:.2f} s |
-| **per-child overhead** | **{s["per_child_overhead_s"]:.3f} s** |
-| bare Prefect child, 4 chained no-op tasks | {s["bare_prefect_child_4_tasks_s"]:.3f} s |
-| bare Prefect child, 1 no-op task | {s["bare_prefect_child_1_task_s"]:.3f} s |
-| **concurrency 2 vs 1 speed-up** | **{s["concurrency_speedup"]:.2f}x** |
-| worker peak RSS | {s["peak_rss_mb"]:.0f} MB |
-
-medians of {args.reps} runs, {s["rows_per_month"]:,} rows per month; load average before
-{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}. JSON: {args.out}"""
+        f"\nmedians of {args.reps} runs, {args.rows:,} rows per month; load average before "
+        f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}. JSON: {args.out}"
     )
     return 0
+
+
+def prefect_line(python: str) -> str:
+    """"Prefect <version>" as installed for that interpreter (one column of the table)."""
+    out = subprocess.run(
+        [python, "-c", "import prefect; print(prefect.__version__)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return f"Prefect {out.stdout.strip()}"
+
+
+ROWS = (
+    ("import taxi_etl.flows (prefect)", "import_flows_s", "{:.2f} s"),
+    ("first start, fresh PREFECT_HOME", "first_start_fresh_home_s", "{:.2f} s"),
+    ("first start, existing PREFECT_HOME", "first_start_existing_home_s", "{:.2f} s"),
+    ("one-month parent run, warm", "one_month_parent_warm_s", "{:.2f} s"),
+    ("12 months, concurrency 1", "parent_12_concurrency_1_s", "{:.2f} s"),
+    ("12 months, concurrency 2", "parent_12_concurrency_2_s", "{:.2f} s"),
+    ("12 months, no Prefect (pipeline.load_month)", "direct_12_s", "{:.2f} s"),
+    ("**per-child overhead**", "per_child_overhead_s", "**{:.3f} s**"),
+    ("bare Prefect child, 4 chained no-op tasks", "bare_prefect_child_4_tasks_s", "{:.3f} s"),
+    ("bare Prefect child, 1 no-op task", "bare_prefect_child_1_task_s", "{:.3f} s"),
+    ("**concurrency 2 vs 1 speed-up**", "concurrency_speedup", "**{:.2f}x**"),
+    ("worker peak RSS", "peak_rss_mb", "{:.0f} MB"),
+)
+
+
+def table(summaries: dict[str, dict[str, Any]]) -> str:
+    """One column per Prefect line, measured in the same run."""
+    labels = list(summaries)
+    out = ["| measure | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for name, key, fmt in ROWS:
+        cells = [fmt.format(summaries[label][key]) for label in labels]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    starts = ", ".join(
+        f"{label}: {'warm' if s['existing_home_warm_start'] else 'full'}"
+        for label, s in summaries.items()
+    )
+    out.append(f"\nstart on the existing home: {starts}")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
