@@ -133,6 +133,12 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def project_name(base: str) -> str:
+    """A module's compose project on this line: the Prefect 3 run gets its own, so the
+    two lines' suites never share a project, a network or a volume, also if run at once."""
+    return base if PREFECT_2 else f"{base}-p3"
+
+
 def compose_base(project: str) -> list[str]:
     """`docker compose` with this line's files, for compose project `project`."""
     cmd = ["docker", "compose", "-p", project]
@@ -261,7 +267,7 @@ class Stack:
 
     @property
     def log_file(self) -> Path:
-        return REPO / "artifacts" / "docker-logs" / f"{self.project}.log"
+        return REPO / "artifacts" / "docker-logs" / f"{self.project}.log"  # one per line
 
     def save_logs(self) -> str:
         """Every service's log, also written to artifacts/docker-logs/ (git-ignored)
@@ -309,6 +315,7 @@ def running_stack(
     saved to artifacts/docker-logs/<project>.log when the stack goes down, and printed
     if a test of the requesting scope failed or the start failed.
     """
+    project = project_name(project)
     report = report_for(request.config)
     env = ensure_images(report)
     stack = Stack(

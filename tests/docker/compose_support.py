@@ -19,6 +19,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def prefect_line() -> str:
+    """The installed Prefect line, naming this run's artifacts (both lines run in CI)."""
+    from taxi_etl.compat import PREFECT_2
+
+    return "prefect2" if PREFECT_2 else "prefect3"
+
+
 REQUIRE_DOCKER = os.environ.get("TAXI_ETL_REQUIRE_DOCKER") == "1"
 
 
@@ -51,7 +58,7 @@ def require_docker() -> None:
 
 class Report:
     """Measurements of the container tests: printed at the end of the session and
-    written to artifacts/docker-e2e.json."""
+    written to artifacts/docker-e2e-<line>.json."""
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
@@ -65,7 +72,7 @@ class Report:
         terminalreporter.section("taxi_etl containers")
         for key, value in self.values.items():
             terminalreporter.write_line(f"{key}: {value}")
-        out = REPO / "artifacts" / "docker-e2e.json"
+        out = REPO / "artifacts" / f"docker-e2e-{prefect_line()}.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(self.values, indent=2) + "\n")
         terminalreporter.write_line(f"(written to {out.relative_to(REPO)})")

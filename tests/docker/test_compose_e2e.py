@@ -387,8 +387,9 @@ def test_course_cli_route_build_edit_apply_runs_in_a_container(
 
 def test_compose_down_leaves_nothing_behind(stack: Stack) -> None:
     stack.down()
+    ours = f"label=com.docker.compose.project={stack.project}"
     ps = run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+        ["docker", "ps", "-aq", "--filter", ours],
         env=stack.env,
     ).stdout.split()
     flow_runs = run(
@@ -400,7 +401,7 @@ def test_compose_down_leaves_nothing_behind(stack: Stack) -> None:
         ["docker", "network", "ls", "-q", "--filter", f"name=^{stack.network}$"], env=stack.env
     ).stdout.split()
     volumes = run(
-        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+        ["docker", "volume", "ls", "-q", "--filter", ours],
         env=stack.env,
     ).stdout.split()
     assert (ps, flow_runs, networks, volumes) == ([], [], [], [])
