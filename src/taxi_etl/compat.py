@@ -4,10 +4,11 @@ deprecations this project has read and accepts, silenced here and nowhere else.
 
 The container path uses Prefect 2's agent + infrastructure-block model on purpose: it is
 what the course teaches and what prefect 2.20 / prefect-docker 0.5 support together.
-Prefect marks that whole model deprecated in favour of workers (see docs/containers.md,
-"Moving to workers"); the warnings say nothing new after the first read, so each one is
-listed here with the reason it is accepted, and nothing else is hidden. A deprecation
-that is not listed still shows, so a new one gets read before it gets silenced.
+Prefect marks that whole model deprecated in favour of workers, which the Prefect 3 line
+here uses (docs/containers.md, "Prefect 3: a work pool and a worker"); the warnings say
+nothing new after the first read, so each one is listed here with the reason it is
+accepted, and nothing else is hidden. A deprecation that is not listed still shows, so
+a new one gets read before it gets silenced.
 
 Not covered, because Prefect prints them with ``print`` rather than ``warnings``: the
 one ``WARNING: The 'agent' command group has been deprecated`` line at agent start, and
@@ -85,8 +86,8 @@ def no_cache() -> dict[str, Any]:
 ACCEPTED_DEPRECATIONS: tuple[tuple[str, str], ...] = (
     (
         r"prefect\.infrastructure\.container\.DockerContainer has been deprecated",
-        "the agent runs flows through this block; the worker equivalent is prefect-docker's "
-        "DockerWorker, a planned move",
+        "the agent runs flows through this block; on the Prefect 3 line a work pool and "
+        "prefect-docker's DockerWorker replace it",
     ),
     (
         r"prefect\.infrastructure\.base\.Infrastructure has been deprecated",
