@@ -46,6 +46,8 @@ MIRROR_ROWS = 30_000
 #: The label naming a flow-run container's run: prefect-docker 0.7 turns Prefect's
 #: `prefect.io/` labels around into Docker's reverse-DNS style.
 RUN_LABEL = "prefect.io/flow-run-id" if PREFECT_2 else "io.prefect.flow-run-id"
+#: Where the UI shows a flow run (Prefect 3's UI moved runs under /runs).
+UI_RUN_PATH = "flow-runs/flow-run" if PREFECT_2 else "runs/flow-run"
 #: The service that starts flow-run containers, the only one with the Docker socket.
 LAUNCHER = "agent" if PREFECT_2 else "worker"
 SERVICES = {"postgres", "server", LAUNCHER, "gcs", "mirror"}

@@ -33,6 +33,7 @@ from compose_stack import (
     LAUNCHER,
     REGISTERED,
     RUN_LABEL,
+    UI_RUN_PATH,
     Stack,
     await_,
     client,
@@ -216,7 +217,7 @@ def test_killed_run_is_reported_by_the_server_policy(
         assert "Deployment: custom" in text
     assert f"Flow run ID: {flow_run.id}" in text
     # A link a person can open: compose gives the server PREFECT_UI_URL.
-    assert f"Flow run URL: {stack.ui_url}/flow-runs/flow-run/{flow_run.id}" in text
+    assert f"Flow run URL: {stack.ui_url}/{UI_RUN_PATH}/{flow_run.id}" in text
     for value in ("'colour': 'green'", "'year': 2020", "'months': [1]"):
         assert value in text, text
     # The killed process ran no hook: the policy's is the only notification.
