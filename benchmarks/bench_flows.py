@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         with mirror.serve(root / "mirror", rate=rate) as url:
             for label, python in lines.items():
                 home = root / label / "prefect-home"
+                home.mkdir(parents=True)  # Prefect makes its home, but not the parents
                 spec = {"url": url, "reps": args.reps, "work": str(root / label / "w1")}
                 print(f"{label}: 12 months of {args.rows:,} rows at {url}; fresh home", flush=True)
                 fresh = spawn(spec, home, python)

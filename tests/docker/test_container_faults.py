@@ -220,7 +220,9 @@ def test_server_restart_the_agent_or_worker_reconnects_and_later_runs_complete(
     # ... after it saw the outage (it polls every 2 s; the restart takes several).
     outage = run(["docker", "logs", "--since", since, agent]).stdout
     outage += run(["docker", "logs", "--since", since, agent]).stderr
-    saw = "| ERROR   | prefect.agent" if PREFECT_2 else "| ERROR   | prefect.flow_runs.worker"
-    assert saw in outage, outage[-3000:]
+    if PREFECT_2:
+        assert "| ERROR   | prefect.agent" in outage, outage[-3000:]
+    # Prefect 3's worker logs failed polls at DEBUG only; that the same process (above)
+    # submitted the run after the restart (below) is what shows it reconnected.
     said = "Submitting flow run" if PREFECT_2 else "submitting flow run"
     assert f"{said} '{run_id}'" in outage

@@ -251,8 +251,14 @@ def test_the_webhook_url_is_in_no_log(
             logs = await c.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200)
         return "\n".join(log.message for log in logs)
 
-    api_logs = await_(flow_run_logs)
     not_sent = "could not send the failure notification through webhook/taxi-etl-alerts"
+    # The hook logs after the receiver answered, and the run's log records reach the API
+    # in batches (Prefect 3 ships them from a background worker): poll, bounded.
+    deadline = time.monotonic() + 60
+    api_logs = await_(flow_run_logs)
+    while f"{not_sent}: HTTPStatusError" not in api_logs and time.monotonic() < deadline:
+        time.sleep(1)
+        api_logs = await_(flow_run_logs)
     assert "failure notification sent through webhook/taxi-etl-alerts" in api_logs
     assert f"{not_sent}: HTTPStatusError" in api_logs
     assert TOKEN not in api_logs

@@ -169,7 +169,11 @@ def test_each_run_executes_exactly_once_with_two_agents_or_workers(
                     for i in ids}  # fmt: skip
 
     for run_id, states in await_(histories).items():
-        assert states.count("PENDING") == 1 and states.count("RUNNING") == 1, (run_id, states)
+        # Prefect 3's runner in the container proposes Pending once more before Running;
+        # one Running, and one submission per run (below), is what "once" means there.
+        pending = states.count("PENDING")
+        assert (pending == 1) if PREFECT_2 else (pending in (1, 2)), (run_id, states)
+        assert states.count("RUNNING") == 1, (run_id, states)
     # One flow-run container per run, and one completed submission per run. The agent
     # names the run's id; the worker its name.
     logs = {}
