@@ -172,6 +172,7 @@ def test_dask_failures_are_reported_per_month_and_the_rest_finish(
 
 def test_a_tlc_catch_up_on_dask_equals_the_local_one(workdir: Path, tlc_url: str) -> None:
     """The catch-up's triage runs in the parent; the months it leaves go to Dask."""
+    started = time.time()
     runs = {}
     for runner in ("local", "dask"):
         state = running.run_flow(
@@ -188,6 +189,26 @@ def test_a_tlc_catch_up_on_dask_equals_the_local_one(workdir: Path, tlc_url: str
     assert runs["dask"] == runs["local"]
     assert [s for _, s, _ in runs["dask"]] == ["loaded"] * 5 + ["not_published"]
     assert local_lake_digests(workdir / "dask") == local_lake_digests(workdir / "local")
+    # The local cluster's workers report to this process's API (executors._worker_env):
+    # none started an embedded server of its own and left it behind when it stopped.
+    assert _orphaned_prefect_servers(since=started) == []
+
+
+def _orphaned_prefect_servers(since: float) -> list[str]:
+    """Embedded Prefect API servers (Prefect 3 runs them as uvicorn subprocesses) started
+    since `since` whose parent has gone: reparented to init, they would run forever."""
+    orphans = []
+    for proc in psutil.process_iter(["ppid", "cmdline", "create_time"]):
+        info = proc.info
+        cmdline = " ".join(info["cmdline"] or [])
+        if (
+            info["ppid"] == 1
+            and (info["create_time"] or 0) >= since
+            and "uvicorn" in cmdline
+            and "prefect.server.api.server" in cmdline
+        ):
+            orphans.append(f"{proc.pid}: {cmdline[:200]}")
+    return orphans
 
 
 def _worker_downloading(port: int) -> psutil.Process | None:
