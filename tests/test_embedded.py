@@ -75,6 +75,66 @@ def test_first_start_is_paid_once_per_home(tmp_path: Path, mirror_url: str) -> N
     assert not _warm(home)
 
 
+_RECORDED = """
+import asyncio, collections, json
+from taxi_etl import embedded
+embedded.configure()
+from prefect.client.orchestration import get_client
+
+async def main():
+    async with get_client() as client:
+        flows = await client.read_flow_runs(limit=200)
+        tasks, offset = [], 0
+        while batch := await client.read_task_runs(limit=200, offset=offset):
+            tasks += batch
+            offset += len(batch)
+    per_run = collections.Counter(str(t.flow_run_id) for t in tasks)
+    print(json.dumps({
+        "flows": {f.name: [f.state_type.value, per_run[str(f.id)]] for f in flows},
+        "task_states": sorted({t.state_type.value for t in tasks}),
+    }))
+
+asyncio.run(main())
+"""
+
+
+def test_the_embedded_server_keeps_every_run_record(tmp_path: Path, mirror_url: str) -> None:
+    """Prefect 3's embedded server batches its task-run and event writes
+    (embedded.EMBEDDED_SERVER); what a command ran is all recorded when it exits."""
+    home = tmp_path / "prefect-home"
+    _run(home, tmp_path, mirror_url, "1-2")
+    proc = subprocess.run(
+        [sys.executable, "-c", _RECORDED],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        check=True,
+        timeout=300,
+    )
+    recorded = json.loads(proc.stdout.strip().splitlines()[-1])
+    children = {n: v for n, v in recorded["flows"].items() if n.startswith("green-2020-")}
+    assert sorted(children) == ["green-2020-01", "green-2020-02"], recorded
+    # Each child ran its four tasks (extract, transform, write, checks), all recorded.
+    assert all(state == "COMPLETED" and tasks >= 4 for state, tasks in children.values())
+    assert recorded["task_states"] == ["COMPLETED"]
+
+
+def test_the_batching_names_are_prefect_3_settings() -> None:
+    """A misspelt Prefect setting is ignored silently: check Prefect 3 reads ours."""
+    if version("prefect").startswith("2."):
+        pytest.skip("Prefect 2 has no task-run recorder service to batch")
+    code = (
+        "from taxi_etl import embedded; embedded.configure(); "
+        "from prefect.settings import get_current_settings as g; s = g().server.services; "
+        "print(s.task_run_recorder.batch_size, s.task_run_recorder.flush_interval, "
+        "s.event_persister.batch_size)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_SERVICES")}
+    env["PREFECT_HOME"] = "/nonexistent/home"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.stdout.split() == ["1000", "2.0", "1000"], proc.stderr[-2000:]
+
+
 def _fake_home(home: Path) -> None:
     """A home whose database looks migrated and registered, with a matching marker."""
     home.mkdir()

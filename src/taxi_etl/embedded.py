@@ -31,6 +31,19 @@ SKIPPED_ON_WARM_START = (
 )
 MARKER = "taxi_etl-full-start.json"
 
+#: Prefect 3's embedded server writes every task-run event and every 20 events in their
+#: own SQLite transactions. Creating a child flow's task run reads then writes, so a
+#: commit landing in between fails it as "database is locked", and the client retries
+#: after a fixed 2 s: on 2 cores that stalled about every other four-task child
+#: (PrefectHQ/prefect#18934). Batched, the services write every 2 s (task runs) and
+#: 5 s (events) and the stall is rare; both flush their batch when the server stops,
+#: so nothing is lost. (Unknown to 2.x, which sets task-run states through the API.)
+EMBEDDED_SERVER = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "1000",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "2",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "1000",
+}
+
 
 def configure(env: MutableMapping[str, str] | None = None) -> bool:
     """Embedded-mode defaults; True if this start can skip migrations and registration."""
@@ -44,6 +57,9 @@ def configure(env: MutableMapping[str, str] | None = None) -> bool:
     # default; a cold start on a busy 2-core machine takes longer. (Unknown to 2.x.)
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     db = _embedded_database(env)
+    if db is not None:
+        for name, value in EMBEDDED_SERVER.items():
+            env.setdefault(name, value)
     if db is None or not _full_start(env):
         return False  # another API, or the user chose these settings
     state = _state(db)
@@ -63,6 +79,9 @@ def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
     """After a flow ran on a full start: the database is migrated and has its blocks."""
     env = os.environ if env is None else env
     db = _embedded_database(env)
+    if db is not None:
+        for name, value in EMBEDDED_SERVER.items():
+            env.setdefault(name, value)
     if db is None or not _full_start(env):
         return
     state = _state(db)
