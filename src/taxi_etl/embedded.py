@@ -79,9 +79,6 @@ def record_full_start(env: MutableMapping[str, str] | None = None) -> None:
     """After a flow ran on a full start: the database is migrated and has its blocks."""
     env = os.environ if env is None else env
     db = _embedded_database(env)
-    if db is not None:
-        for name, value in EMBEDDED_SERVER.items():
-            env.setdefault(name, value)
     if db is None or not _full_start(env):
         return
     state = _state(db)
