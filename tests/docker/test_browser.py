@@ -147,6 +147,26 @@ def _delete_array_item(page: Any, item: Any) -> None:
     buttons.nth(trash).click()
 
 
+def _open_run_from_the_list(page: Any, stack: Stack, run_name: str) -> None:
+    """Open the new run from the deployment's Runs tab, as a user does.
+
+    After Submit the UI goes back to the deployment page, whose run list it kept from the
+    earlier visit and refreshes only on its polling interval: the new run can take that
+    long to appear (seen in CI on Prefect 3, 30 s without it). A user then reloads the
+    page, and so does this, once; a run still missing after the reload is a failure.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    link = page.get_by_role("link", name=run_name, exact=True)
+    try:
+        link.click(timeout=10_000)
+        return
+    except PlaywrightTimeout:
+        stack.measure("browser: run list reloaded to show the new run", True)
+    page.reload()
+    link.click()
+
+
 def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
     stack: Stack, deployed: dict[str, str], page: Any, tmp_path: Path
 ) -> None:
@@ -188,7 +208,7 @@ def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
     page.get_by_role("button", name="Submit").click()
     submitted = time.monotonic()
     page.wait_for_url(re.compile(r"tab=Runs"))
-    page.get_by_role("link", name=run_name, exact=True).click()
+    _open_run_from_the_list(page, stack, run_name)
     page.wait_for_url(re.compile(rf"/{UI_RUN_PATH}/[0-9a-f-]{{36}}"))
     run_id = page.url.rsplit("/", 1)[1].split("?")[0]
     badge = page.locator(".state-badge").first
