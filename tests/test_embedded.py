@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from taxi_etl import embedded
+from taxi_etl.compat import PREFECT_2
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -119,10 +120,9 @@ def test_the_embedded_server_keeps_every_run_record(tmp_path: Path, mirror_url: 
     assert recorded["task_states"] == ["COMPLETED"]
 
 
+@pytest.mark.skipif(PREFECT_2, reason="Prefect 2 has no task-run recorder service to batch")
 def test_the_batching_names_are_prefect_3_settings() -> None:
     """A misspelt Prefect setting is ignored silently: check Prefect 3 reads ours."""
-    if version("prefect").startswith("2."):
-        pytest.skip("Prefect 2 has no task-run recorder service to batch")
     code = (
         "from taxi_etl import embedded; embedded.configure(); "
         "from prefect.settings import get_current_settings as g; s = g().server.services; "
