@@ -36,12 +36,14 @@ def test_case_and_later_columns() -> None:
     header = [h.upper() for h in sample.HEADERS["yellow"]] + ["Airport_fee", "cbd_congestion_fee"]
     hmap = yellow.resolve(header)
     assert hmap.source_to_canonical["Airport_fee"] == "airport_fee"
-    # Only what 2009-2010 had instead of location ids is missing from a 2021 header.
+    # Only what the original csv files had instead of location ids, and 2026's
+    # request_source, are missing from a 2021 header.
     assert [c.name for c in hmap.absent] == [
         "pickup_longitude",
         "pickup_latitude",
         "dropoff_longitude",
         "dropoff_latitude",
+        "request_source",
     ]
 
 
@@ -50,12 +52,14 @@ def test_case_and_later_columns() -> None:
     [(d, y, m) for d in tlc_sample.DATASETS for y, m in tlc_sample.representative_months(d)],
 )
 def test_every_tlc_era_maps_onto_its_dataset(dataset: str, year: int, month: int) -> None:
-    """Every column of every era is either canonical, or known to be dropped, or (the
-    one column no era mapping knows, request_source from 2026-06) listed as unknown."""
+    """Every column of every era is either canonical or known to be dropped; 2026's
+    request_source is canonical now, not unknown."""
     names = tlc_sample.source_schema(dataset, year, month).names
     cmap = for_colour(dataset).resolve(names)
     assert set(cmap.source_to_canonical) | set(cmap.not_loaded) == set(names)
-    assert cmap.unknown == (["request_source"] if (year, month) >= (2026, 6) else [])
+    assert cmap.unknown == []
+    if (year, month) >= (2026, 6) and dataset in ("yellow", "green"):
+        assert cmap.source_to_canonical["request_source"] == "request_source"
     assert set(cmap.ignored) <= {"__index_level_0__"}
 
 
@@ -100,3 +104,84 @@ def test_the_schema_page_is_rendered_from_the_schemas() -> None:
     assert page.read_text() == schema_docs.render(), (
         "docs/schemas.md is stale: python -m taxi_etl.devtools.schema_docs > docs/schemas.md"
     )
+
+
+# Headers of the TLC's original csv files and of the course mirror, as the real files
+# in ../shared/real-tlc write them (the conformance suite loads those files whole).
+FHV_2015 = ["Dispatching_base_num", "Pickup_date", "locationID"]
+FHV_2018 = [
+    '"Pickup_DateTime"', '"DropOff_datetime"', '"PUlocationID"', '"DOlocationID"',
+    '"SR_Flag"', '"Dispatching_base_number"', '"Dispatching_base_num"',
+]  # fmt: skip
+FHVHV_COURSE_2021 = [
+    "dispatching_base_num", "pickup_datetime", "dropoff_datetime", "PULocationID",
+    "DOLocationID", "SR_Flag", "Affiliated_base_number",
+]  # fmt: skip
+GREEN_2014 = (
+    "VendorID,lpep_pickup_datetime,Lpep_dropoff_datetime,Store_and_fwd_flag,RateCodeID,"
+    "Pickup_longitude,Pickup_latitude,Dropoff_longitude,Dropoff_latitude,Passenger_count,"
+    "Trip_distance,Fare_amount,Extra,MTA_tax,Tip_amount,Tolls_amount,Ehail_fee,Total_amount,"
+    "Payment_type,Trip_type "
+).split(",")
+YELLOW_2014 = (
+    "vendor_id, pickup_datetime, dropoff_datetime, passenger_count, trip_distance, "
+    "pickup_longitude, pickup_latitude, rate_code, store_and_fwd_flag, dropoff_longitude, "
+    "dropoff_latitude, payment_type, fare_amount, surcharge, mta_tax, tip_amount, "
+    "tolls_amount, total_amount"
+).split(",")
+
+
+def test_fhv_2015_has_the_pickup_zone_only() -> None:
+    cmap = for_colour("fhv").resolve(FHV_2015)
+    assert cmap.source_to_canonical == {
+        "Dispatching_base_num": "dispatching_base_num",
+        "Pickup_date": "pickup_datetime",
+        "locationID": "PULocationID",
+    }
+    assert {c.name for c in cmap.absent} == {
+        "dropoff_datetime", "DOLocationID", "SR_Flag", "Affiliated_base_number"
+    }  # fmt: skip
+
+
+def test_fhv_2018_quoted_header_and_its_two_base_columns() -> None:
+    """The base is in Dispatching_base_number; the other column of the canonical name
+    has no home, so it is kept beside the partition, not taken for the base."""
+    cmap = for_colour("fhv").resolve(FHV_2018)
+    assert cmap.source_to_canonical['"Dispatching_base_number"'] == "dispatching_base_num"
+    assert cmap.source_to_canonical['"Pickup_DateTime"'] == "pickup_datetime"
+    assert cmap.unknown == ['"Dispatching_base_num"']
+
+
+def test_the_course_mirrors_second_fhvhv_form_never_guesses_the_company() -> None:
+    cmap = for_colour("fhvhv").resolve(FHVHV_COURSE_2021)
+    assert cmap.source_to_canonical["SR_Flag"] == "shared_request_flag"
+    assert cmap.source_to_canonical["Affiliated_base_number"] == "Affiliated_base_number"
+    assert "hvfhs_license_num" in {c.name for c in cmap.absent}
+    assert cmap.unknown == []
+
+
+def test_original_csv_headers_match_trimmed_and_in_any_case() -> None:
+    green = for_colour("green").resolve(GREEN_2014)
+    assert green.unknown == []
+    assert green.source_to_canonical["Trip_type "] == "trip_type"
+    assert green.source_to_canonical["Pickup_longitude"] == "pickup_longitude"
+    assert {"PULocationID", "DOLocationID"} <= {c.name for c in green.absent}
+    yellow = for_colour("yellow").resolve(YELLOW_2014)
+    assert yellow.unknown == []
+    assert yellow.source_to_canonical[" surcharge"] == "extra"
+    assert yellow.source_to_canonical[" pickup_longitude"] == "pickup_longitude"
+
+
+def test_new_columns_are_added_at_the_end_with_a_new_version() -> None:
+    """Readers by position still find the old columns; a new version makes older
+    partitions be widened or reloaded."""
+    yellow, green, fhvhv = (for_colour(c) for c in ("yellow", "green", "fhvhv"))
+    assert yellow.arrow.names[-2:] == ["request_source", FLAG_COLUMN]
+    assert green.arrow.names[-6:-1] == [
+        "pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude",
+        "request_source",
+    ]  # fmt: skip
+    assert fhvhv.arrow.names[-2] == "Affiliated_base_number"
+    assert (yellow.version, green.version, for_colour("fhv").version, fhvhv.version) == (
+        3, 3, 2, 3
+    )  # fmt: skip

@@ -55,8 +55,10 @@ POLICY: dict[str, Rule] = {
 }
 
 # Columns a trip is useless without, each with what stands in for it in an era that
-# lacks it: yellow 2009-2010 has coordinates instead of location ids. fhv files leave
-# locations empty for most trips, so they are not key columns there.
+# lacks it: the original csv files carry coordinates instead of location ids (yellow
+# until 2016-06, green 2013-2016-06), and the course mirror's 2021-06 fhvhv names the
+# dispatching base but not the company. fhv files leave locations empty for most
+# trips, so they are not key columns there.
 KEY_COLUMNS: dict[Colour, tuple[tuple[str, ...], ...]] = {
     Colour.yellow: (
         ("tpep_pickup_datetime",),
@@ -67,12 +69,12 @@ KEY_COLUMNS: dict[Colour, tuple[tuple[str, ...], ...]] = {
     Colour.green: (
         ("lpep_pickup_datetime",),
         ("lpep_dropoff_datetime",),
-        ("PULocationID",),
-        ("DOLocationID",),
+        ("PULocationID", "pickup_longitude"),
+        ("DOLocationID", "dropoff_longitude"),
     ),
     Colour.fhv: (("dispatching_base_num",), ("pickup_datetime",)),
     Colour.fhvhv: (
-        ("hvfhs_license_num",),
+        ("hvfhs_license_num", "dispatching_base_num"),
         ("pickup_datetime",),
         ("dropoff_datetime",),
         ("PULocationID",),
@@ -178,8 +180,11 @@ def failures(results: list[CheckResult]) -> list[CheckResult]:
     return [r for r in results if not r.passed and r.severity is Severity.fail]
 
 
+def describe(results: list[CheckResult]) -> str:
+    return ", ".join(f"{r.name}={r.value} ({r.detail})" for r in results)
+
+
 def enforce(results: list[CheckResult], what: str) -> None:
     failed = failures(results)
     if failed:
-        names = ", ".join(f"{r.name}={r.value} ({r.detail})" for r in failed)
-        raise QualityError(f"{what}: quality checks failed, not published: {names}")
+        raise QualityError(f"{what}: quality checks failed, not published: {describe(failed)}")

@@ -14,19 +14,18 @@ from taxi_etl.params import Colour
 from taxi_etl.schemas.datasets import SCHEMAS
 from taxi_etl.schemas.model import (
     FLAG_COLUMN,
-    SCHEMA_VERSION,
     TS,
     Column,
     ColumnMap,
     DatasetSchema,
     Kind,
     SchemaError,
+    normalise,
 )
 
 __all__ = [
     "FLAG_COLUMN",
     "SCHEMAS",
-    "SCHEMA_VERSION",
     "TS",
     "Column",
     "ColumnMap",
@@ -34,6 +33,7 @@ __all__ = [
     "Kind",
     "SchemaError",
     "for_colour",
+    "normalise",
 ]
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 VENDOR: dict[str, int | str] = {"CMT": 1, "VTS": 2}
 
 #: payment_type: 0 Flex Fare, 1 credit card, 2 cash, 3 no charge, 4 dispute, 5 unknown,
-#: 6 voided trip; with the 2009 (``CASH``, ``Credit``, ``No Charge``) and 2010 (``CAS``,
-#: ``CRE``, ``NOC``) spellings.
+#: 6 voided trip; with the spellings of the TLC's original csv files: 2009 ``CASH``,
+#: ``Credit``, ``No Charge``; 2010 ``CAS``, ``CRE``, ``NOC``, ``DIS`` and ``No ``/``NA ``
+#: (with a trailing space); 2010-10 to 2014 ``CSH``, ``CRD``, ``UNK``.
 PAYMENT: dict[str, int | str] = {
     "CREDIT": 1,
     "CRE": 1,
@@ -25,10 +26,12 @@ PAYMENT: dict[str, int | str] = {
     "CSH": 2,
     "NO CHARGE": 3,
     "NOC": 3,
+    "NO": 3,
     "DISPUTE": 4,
     "DIS": 4,
     "UNKNOWN": 5,
     "UNK": 5,
+    "NA": 5,
     "VOIDED": 6,
     "VOIDED TRIP": 6,
 }

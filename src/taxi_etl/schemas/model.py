@@ -2,14 +2,16 @@
 
 A dataset's schema is a list of canonical columns, each with a kind (its one Arrow
 type), the other names it has gone by in any era or source, and, for codes the old
-files wrote as text, a code table. A file's columns are matched by name,
-case-insensitively, so ``Airport_fee`` and ``airport_fee`` are the same column.
+files wrote as text, a code table. A file's columns are matched by name, trimmed,
+unquoted and case-insensitively, so ``Airport_fee``, ``airport_fee`` and 2014's
+`` airport_fee`` are the same column.
 
 What a file holds beyond the schema is never silently lost: columns the schema knows
 to drop (a leaked pandas index) are listed as ignored, and columns it does not know at
-all are listed as unknown; the manifest names both and the quality checks warn about
-the unknown ones. What a file lacks is null-filled, unless the schema needs it to
-recognise the dataset at all (its required columns): then the file is refused.
+all are listed as unknown: their values are kept beside the partition (see
+``transform/extra.py``), the manifest names them and the quality checks warn about
+them. What a file lacks is null-filled, unless the schema needs it to recognise the
+dataset at all (its required columns): then the file is refused.
 """
 
 from __future__ import annotations
@@ -22,9 +24,6 @@ import pyarrow as pa
 
 from taxi_etl.params import Colour
 
-#: Bumped when a canonical schema changes; partitions written under an older version
-#: are reloaded, so a lake converges on one schema per dataset.
-SCHEMA_VERSION = 2
 FLAG_COLUMN = "pickup_outside_month"  # added by the transform, see transform/conform.py
 #: TLC times are naive New York local times; BigQuery reads them as DATETIME.
 TS = pa.timestamp("us")
@@ -63,6 +62,10 @@ class Column:
     codes: Mapping[str, int | str] | None = None
     #: Needed to recognise a file as this dataset; a file without it is refused.
     required: bool = False
+    #: Aliases that win when a file also has a column of this column's own name: fhv
+    #: 2018 has both ``Dispatching_base_number`` (the base) and an empty
+    #: ``Dispatching_base_num``, which is then kept beside the partition as unknown.
+    prevails: tuple[str, ...] = ()
     #: For the docs: when and where the column has values (None: every month).
     note: str | None = None
 
@@ -74,6 +77,10 @@ class Column:
 @dataclass(frozen=True)
 class DatasetSchema:
     colour: Colour
+    #: Bumped when the dataset's columns change. A partition of an older version is
+    #: widened in place when its source had none of the new columns, else reloaded, so
+    #: every partition of a dataset has one schema (pipeline.decide).
+    version: int
     columns: tuple[Column, ...]
     pickup: str
     dropoff: str
@@ -98,13 +105,17 @@ class DatasetSchema:
         fields = [pa.field(c.name, c.arrow_type) for c in self.columns]
         fields.append(pa.field(FLAG_COLUMN, pa.bool_()))
         meta = {
-            b"taxi_etl.schema_version": str(SCHEMA_VERSION).encode(),
+            b"taxi_etl.schema_version": str(self.version).encode(),
             b"taxi_etl.colour": self.colour.value.encode(),
         }
         return pa.schema(fields, metadata=meta)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    def lookup(self, name: str) -> Column | None:
+        """The canonical column a source name stands for, if any era knows it."""
+        return self._by_name.get(normalise(name).lower())
 
     def resolve(self, names: Sequence[str]) -> ColumnMap:
         """Match a file's column names to the canonical columns, or refuse the file."""
@@ -113,11 +124,16 @@ class DatasetSchema:
         ignored: list[str] = []
         duplicated: list[str] = []
         drop = {n.lower() for n in self.ignored}
+        winners = {
+            a.lower(): c.name for c in self.columns for a in c.prevails if _has(names, a)
+        }
         for raw in names:
-            key = raw.strip().lower()
+            key = normalise(raw).lower()
             col = self._by_name.get(key)
             if col is None:
                 (ignored if key in drop else unknown).append(raw)
+            elif col.name in winners.values() and winners.get(key) != col.name:
+                unknown.append(raw)  # displaced by the alias that prevails in this era
             elif col.name in by_name.values():
                 duplicated.append(raw)
             else:
@@ -135,13 +151,24 @@ class DatasetSchema:
         return ColumnMap(self, by_name, unknown, ignored)
 
 
+def normalise(name: str) -> str:
+    """A header name as matched: trimmed, and unquoted (fhv 2017-07..2018-12 quote
+    theirs; 2014 puts a space after each comma)."""
+    return name.strip().strip('"').strip()
+
+
+def _has(names: Sequence[str], alias: str) -> bool:
+    return any(normalise(n).lower() == alias.lower() for n in names)
+
+
 @dataclass(frozen=True)
 class ColumnMap:
     """How one file's columns land in the canonical schema."""
 
     schema: DatasetSchema
     source_to_canonical: dict[str, str]
-    #: Source columns no era of the schema knows: dropped, listed, warned about.
+    #: Source columns no era of the schema knows: kept beside the partition, listed,
+    #: warned about.
     unknown: list[str]
     #: Source columns the schema drops by design.
     ignored: list[str]
