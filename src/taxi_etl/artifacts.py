@@ -78,6 +78,7 @@ STATUS_WORDS = {
     MonthStatus.loaded: "new",
     MonthStatus.reloaded: "reloaded",
     MonthStatus.skipped: "unchanged",
+    MonthStatus.upgraded: "upgraded in place",
     MonthStatus.kept: "kept from the other source",
     MonthStatus.not_published: "not yet published",
     MonthStatus.failed: "failed",

@@ -119,7 +119,7 @@ async def _triage_one(lake: Any, part: Partition, cfg: Settings, probe_all: bool
     if held is None:
         return None
     verdict = pipeline.decide(lake, part, remote, cfg, force=False)
-    return None if verdict.load or verdict.compare_sha else MonthResult.held(lake, verdict)
+    return None if verdict.work else MonthResult.held(lake, verdict)
 
 
 async def _triage(

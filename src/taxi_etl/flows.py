@@ -93,7 +93,7 @@ async def etl_web_to_gcs(
         logger.info(
             "%s: %s%s", part, verdict.status, f" ({verdict.reason})" if verdict.reason else ""
         )
-        return MonthResult.held(target, verdict)
+        return await asyncio.to_thread(pipeline.settle, target, verdict, cfg)
     # Refresh if the cached file is gone (rather than return a path that is no more), or
     # if the host gave no version to key the cache on.
     refresh = not pipeline.download_path(part, cfg).exists() or not remote.known
@@ -107,7 +107,7 @@ async def etl_web_to_gcs(
         checks = await check_month(part, t)
         return await write_month(target, verdict, t, checks, download, cfg)
     finally:
-        t.parquet.unlink(missing_ok=True)
+        t.discard()
 
 
 def resolve_months(months: list[int] | None, year: int | None) -> tuple[int, list[int]]:

@@ -13,6 +13,7 @@ and manifests never show up as data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -28,8 +29,11 @@ from taxi_etl.params import Partition, Source
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
 
+_PARQUET = "application/vnd.apache.parquet"
 DATA_FILE = "data.parquet"
 MANIFEST_FILE = "_manifest.json"
+#: What the partition cannot hold, kept row for row beside it (transform/extra.py).
+EXTRA_FILE = "_extra.arrow"
 
 
 def partition_key(part: Partition) -> str:
@@ -56,6 +60,10 @@ class Manifest(BaseModel):
     columns_not_loaded: list[str] = Field(default_factory=list)
     rows: int
     bytes: int = Field(description="size of the data object")
+    #: Size of ``_extra.arrow``, when the source held values the partition cannot (a
+    #: column no era knows, unmapped codes), and source column -> rows kept there.
+    extra_bytes: int | None = None
+    extra: dict[str, int] = Field(default_factory=dict)
     schema_version: int
     flow_run_id: str | None = None
     written_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -83,7 +91,15 @@ class Lake(ABC):
     def _put_file(self, key: str, leaf: str, local: Path) -> None: ...
 
     @abstractmethod
+    def _get_file(self, key: str, leaf: str, local: Path) -> bool:
+        """Copy an object to a local file; False when there is none."""
+
+    @abstractmethod
     def _put_bytes(self, key: str, leaf: str, body: bytes) -> None: ...
+
+    @abstractmethod
+    def _delete(self, key: str, leaf: str) -> None:
+        """Remove an object if it is there."""
 
     def data_uri(self, part: Partition) -> str:
         return self.table_uri(partition_key(part))
@@ -94,6 +110,10 @@ class Lake(ABC):
     def read_manifest(self, part: Partition) -> Manifest | None:
         body = self._read(partition_key(part), MANIFEST_FILE)
         return None if body is None else Manifest.model_validate_json(body)
+
+    def fetch(self, part: Partition, leaf: str, local: Path) -> bool:
+        """A partition's object (``DATA_FILE``, ``EXTRA_FILE``) as a local file."""
+        return self._get_file(partition_key(part), leaf, local)
 
     def data_size(self, part: Partition) -> int | None:
         return self._size(partition_key(part), DATA_FILE)
@@ -110,9 +130,20 @@ class Lake(ABC):
         of a source that turned out unchanged)."""
         self._put_bytes(partition_key(part), MANIFEST_FILE, _json(manifest))
 
-    def publish(self, part: Partition, local: Path, manifest: Manifest) -> str:
-        """Put the data, then the manifest; each step is atomic on its own."""
-        return self.publish_table(partition_key(part), local, _json(manifest))
+    def publish(
+        self, part: Partition, local: Path, manifest: Manifest, extra: Path | None = None
+    ) -> str:
+        """Put the data, then what it cannot hold (or remove an earlier load's), then the
+        manifest; each step is atomic on its own, and the manifest, last, records the
+        sizes of both, so a crash between steps leaves a month that is not loaded."""
+        key = partition_key(part)
+        self._put_file(key, DATA_FILE, local)
+        if extra is not None:
+            self._put_file(key, EXTRA_FILE, extra)
+        else:
+            self._delete(key, EXTRA_FILE)
+        self._put_bytes(key, MANIFEST_FILE, _json(manifest))
+        return self.table_uri(key)
 
     def publish_table(self, key: str, local: Path, manifest: bytes) -> str:
         """A table beside the partitions (the zone lookup), written the same way."""
@@ -161,8 +192,18 @@ class LocalLake(Lake):
     def _put_file(self, key: str, leaf: str, local: Path) -> None:
         self._replace(self.root / key / leaf, lambda tmp: shutil.copyfile(local, tmp))
 
+    def _get_file(self, key: str, leaf: str, local: Path) -> bool:
+        try:
+            shutil.copyfile(self.root / key / leaf, local)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _put_bytes(self, key: str, leaf: str, body: bytes) -> None:
         self._replace(self.root / key / leaf, lambda tmp: tmp.write_bytes(body))
+
+    def _delete(self, key: str, leaf: str) -> None:
+        (self.root / key / leaf).unlink(missing_ok=True)
 
 
 class GcsLake(Lake):
@@ -202,12 +243,26 @@ class GcsLake(Lake):
         # Chunked resumable upload: each 16 MiB chunk is retried on its own, and the
         # object only appears, atomically, when the last chunk is committed.
         blob = self.bucket.blob(self._name(key, leaf), chunk_size=16 << 20)
+        parquet = leaf.endswith(".parquet")
         blob.upload_from_filename(
             str(local),
-            content_type="application/vnd.apache.parquet",
+            content_type=_PARQUET if parquet else "application/vnd.apache.arrow.file",
             timeout=self.timeout,
             retry=DEFAULT_RETRY,
         )
+
+    def _get_file(self, key: str, leaf: str, local: Path) -> bool:
+        from google.api_core.exceptions import NotFound
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        try:
+            self.bucket.blob(self._name(key, leaf), chunk_size=16 << 20).download_to_filename(
+                str(local), timeout=self.timeout, retry=DEFAULT_RETRY
+            )
+        except NotFound:
+            local.unlink(missing_ok=True)
+            return False
+        return True
 
     def _put_bytes(self, key: str, leaf: str, body: bytes) -> None:
         from google.cloud.storage.retry import DEFAULT_RETRY
@@ -216,6 +271,15 @@ class GcsLake(Lake):
         blob.upload_from_string(
             body, content_type="application/json", timeout=self.timeout, retry=DEFAULT_RETRY
         )
+
+    def _delete(self, key: str, leaf: str) -> None:
+        from google.api_core.exceptions import NotFound
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        with contextlib.suppress(NotFound):
+            self.bucket.blob(self._name(key, leaf)).delete(
+                timeout=self.timeout, retry=DEFAULT_RETRY
+            )
 
 
 def _storage_client(project: str | None = None) -> Any:

@@ -21,98 +21,32 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, Field
 
 from taxi_etl import quality, source, transform
-from taxi_etl.lake import Lake, Manifest, open_lake, partition_key
-from taxi_etl.params import Colour, Partition
-from taxi_etl.schemas import SCHEMA_VERSION
+from taxi_etl.lake import DATA_FILE, EXTRA_FILE, Lake, Manifest, open_lake, partition_key
+from taxi_etl.params import Partition
+from taxi_etl.results import MonthResult, MonthStatus, Verdict
+from taxi_etl.schemas import DatasetSchema, for_colour
 from taxi_etl.settings import Settings
 
-
-class MonthStatus(StrEnum):
-    """How a month ended; a parent run fails on the last two."""
-
-    loaded = "loaded"  # new in the lake
-    reloaded = "reloaded"  # replaced: republished by its host, an older schema, or forced
-    skipped = "skipped"  # the lake holds this exact version
-    kept = "kept"  # the lake holds it from the other source (force replaces it)
-    failed = "failed"
-    not_published = "not_published"  # the source does not have the month (yet)
-
-
-class MonthResult(BaseModel):
-    """One month's outcome, small enough to travel back to the parent."""
-
-    colour: Colour
-    year: int
-    month: int
-    status: MonthStatus
-    rows: int | None = None
-    bytes: int | None = None
-    outside_month: int | None = None
-    uri: str | None = None
-    #: Why a month was reloaded or kept, in words.
-    reason: str | None = None
-    warnings: list[str] = Field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def partition(self) -> Partition:
-        return Partition(self.colour, self.year, self.month)
-
-    @classmethod
-    def of(cls, part: Partition, status: MonthStatus, **fields: Any) -> MonthResult:
-        return cls(colour=part.colour, year=part.year, month=part.month, status=status, **fields)
-
-    @classmethod
-    def held(cls, lake: Lake, verdict: Verdict) -> MonthResult:
-        """A month left as the lake holds it (unchanged, or from the other source)."""
-        assert verdict.manifest is not None
-        return cls.of(
-            verdict.part,
-            verdict.status,
-            rows=verdict.manifest.rows,
-            bytes=verdict.manifest.bytes,
-            uri=lake.data_uri(verdict.part),
-            reason=verdict.reason,
-        )
-
-    @classmethod
-    def failed(cls, part: Partition, exc: BaseException) -> MonthResult:
-        unpublished = isinstance(exc, source.NotPublished)
-        status = MonthStatus.not_published if unpublished else MonthStatus.failed
-        return cls.of(part, status, error=f"{type(exc).__name__}: {exc}")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What to do with a month, from its manifest and what its host says now."""
-
-    part: Partition
-    #: What the month's result will say: loaded, reloaded, or skipped/kept (no work).
-    status: MonthStatus
-    manifest: Manifest | None = None
-    reason: str | None = None
-    #: The manifest records no version, so only the file's sha256 can tell: download,
-    #: and skip if it is the same.
-    compare_sha: bool = False
-
-    @property
-    def load(self) -> bool:
-        return self.status in (MonthStatus.loaded, MonthStatus.reloaded)
+__all__ = ["MonthResult", "MonthStatus", "Transformed", "Verdict", "decide", "load_month"]
 
 
 @dataclass(frozen=True)
 class Transformed:
-    """A month's parquet in staging, not yet in the lake, and what the transform saw."""
+    """A month's parquet in staging, not yet in the lake, what it cannot hold (if
+    anything), and what the transform saw."""
 
     parquet: Path
     stats: transform.TransformStats
+    extra: Path | None = None
+
+    def discard(self) -> None:
+        """Remove the staging files (published or not, they are no longer needed)."""
+        self.parquet.unlink(missing_ok=True)
+        if self.extra is not None:
+            self.extra.unlink(missing_ok=True)
 
 
 def url_of(part: Partition, cfg: Settings) -> str:
@@ -128,25 +62,49 @@ def probe(part: Partition, cfg: Settings) -> source.Remote:
 def decide(
     lake: Lake, part: Partition, remote: source.Remote, cfg: Settings, force: bool
 ) -> Verdict:
-    """Load, reload, or leave the month as the lake holds it."""
+    """Load, reload, upgrade, or leave the month as the lake holds it.
+
+    A partition of an older schema version is upgraded in place (its new columns null,
+    or taken from what was kept beside it), unless its source had one of the new
+    columns and nothing kept it: then it is reloaded, from its own source only."""
     held = lake.loaded(part)
     if held is None:
         return Verdict(part, MonthStatus.loaded)
     if force:
         return Verdict(part, MonthStatus.reloaded, held, "forced")
+    schema = for_colour(part.colour)
+    version = schema.version
+    older = held.schema_version < version
+    upgrade = Verdict(
+        part, MonthStatus.upgraded, held, f"schema v{held.schema_version} -> v{version}"
+    )
     if held.source is not cfg.source:
         why = f"loaded from {held.source.value}; force replaces it with {cfg.source.value}"
-        return Verdict(part, MonthStatus.kept, held, why)
-    if held.schema_version < SCHEMA_VERSION:
-        why = f"schema v{held.schema_version} -> v{SCHEMA_VERSION}"
+        return upgrade if older else Verdict(part, MonthStatus.kept, held, why)
+    lost = lost_columns(held, schema)
+    if lost:
+        why = f"its source's {', '.join(lost)} has a column now"
         return Verdict(part, MonthStatus.reloaded, held, why)
     if remote.same_version(held.source_etag, held.source_last_modified, held.source_bytes):
-        return Verdict(part, MonthStatus.skipped, held)
+        return upgrade if older else Verdict(part, MonthStatus.skipped, held)
     if remote.known and (held.source_etag or held.source_last_modified):
         was = held.source_etag or held.source_last_modified
         now = remote.etag or remote.last_modified
         return Verdict(part, MonthStatus.reloaded, held, f"republished ({was} -> {now})")
+    if older:  # no version recorded: a reload makes both checks at once
+        return Verdict(part, MonthStatus.reloaded, held, upgrade.reason)
     return Verdict(part, MonthStatus.reloaded, held, "republished (sha256)", compare_sha=True)
+
+
+def lost_columns(held: Manifest, schema: DatasetSchema) -> list[str]:
+    """Source columns that were not loaded, that the schema now has a column for, whose
+    values nothing kept: the partition's column is null although its source had it."""
+    filled = set(held.stats.get("columns_null_filled", []))
+    return [
+        raw
+        for raw in held.columns_not_loaded
+        if (col := schema.lookup(raw)) is not None and col.name in filled and raw not in held.extra
+    ]
 
 
 def download_path(part: Partition, cfg: Settings) -> Path:
@@ -189,9 +147,12 @@ def transform_month(part: Partition, download: source.Download, cfg: Settings) -
     staging = cfg.cache / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     out = staging / f"{part.colour.value}-{part.ym}-{uuid.uuid4().hex}.parquet"
+    extra = transform.extra_path(out)
     with _transform_slots(cfg.transform_slots or transform.CONCURRENT):
-        stats = transform.convert(download.path, out, part.colour, year=part.year, month=part.month)
-    return Transformed(out, stats)
+        stats = transform.convert(
+            download.path, out, part.colour, year=part.year, month=part.month, extra=extra
+        )
+    return Transformed(out, stats, extra if extra.exists() else None)
 
 
 def check(part: Partition, t: Transformed) -> list[quality.CheckResult]:
@@ -220,12 +181,14 @@ def publish(
         columns_not_loaded=t.stats.columns_not_loaded,
         rows=t.stats.rows,
         bytes=t.stats.bytes,
-        schema_version=SCHEMA_VERSION,
+        extra_bytes=t.extra.stat().st_size if t.extra is not None else None,
+        extra=t.stats.extra,
+        schema_version=for_colour(part.colour).version,
         flow_run_id=flow_run_id,
         stats=t.stats.as_dict(),
         checks=[c.as_dict() for c in checks],
     )
-    uri = lake.publish(part, t.parquet, manifest)
+    uri = lake.publish(part, t.parquet, manifest, t.extra)
     return MonthResult.of(
         part,
         verdict.status,
@@ -235,6 +198,55 @@ def publish(
         uri=uri,
         reason=verdict.reason,
         warnings=[c.name for c in checks if not c.passed],
+    )
+
+
+def settle(lake: Lake, verdict: Verdict, cfg: Settings) -> MonthResult:
+    """A month that needs no download: upgraded in place, or left as the lake holds it."""
+    if verdict.status is MonthStatus.upgraded:
+        return upgrade(lake, verdict, cfg)
+    return MonthResult.held(lake, verdict)
+
+
+def upgrade(lake: Lake, verdict: Verdict, cfg: Settings) -> MonthResult:
+    """The partition onto its dataset's current schema, from the lake alone: its data
+    and what was kept beside it, rewritten and published as a load publishes."""
+    part, held = verdict.part, verdict.manifest
+    assert held is not None
+    schema = for_colour(part.colour)
+    staging = cfg.cache / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    stem = staging / f"{part.colour.value}-{part.ym}-{uuid.uuid4().hex}"
+    old, new = stem.with_suffix(".old.parquet"), stem.with_suffix(".parquet")
+    extra, rest = stem.with_suffix(".old.arrow"), stem.with_suffix(".arrow")
+    try:
+        if not lake.fetch(part, DATA_FILE, old):
+            raise FileNotFoundError(f"{lake.data_uri(part)} vanished during the upgrade")
+        had_extra = held.extra_bytes is not None and lake.fetch(part, EXTRA_FILE, extra)
+        done = transform.widen(old, new, schema, extra if had_extra else None)
+        kept = transform.drop_taken(extra, done.taken, rest) if had_extra else None
+        stats = dict(held.stats)
+        stats["nulls"] = {**stats.get("nulls", {}), **done.added}
+        stats["columns_null_filled"] = [
+            *stats.get("columns_null_filled", []),
+            *(c for c, n in done.added.items() if n == done.rows),
+        ]
+        manifest = held.model_copy(
+            update={
+                "bytes": done.bytes,
+                "schema_version": schema.version,
+                "columns_not_loaded": [c for c in held.columns_not_loaded if c not in done.taken],
+                "extra": {c: n for c, n in held.extra.items() if c not in done.taken},
+                "extra_bytes": kept.stat().st_size if kept is not None else None,
+                "stats": stats,
+            }
+        )
+        uri = lake.publish(part, new, manifest, kept)
+    finally:
+        for path in (old, new, extra, rest):
+            path.unlink(missing_ok=True)
+    return MonthResult.of(
+        part, MonthStatus.upgraded, rows=done.rows, bytes=done.bytes, uri=uri, reason=verdict.reason
     )
 
 
@@ -260,7 +272,7 @@ def load_month(
     lake = open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
     verdict = decide(lake, part, probe(part, cfg), cfg, force)
     if not verdict.load:
-        return MonthResult.held(lake, verdict)
+        return settle(lake, verdict, cfg)
     download = fetch(part, cfg)
     try:
         same = unchanged(lake, verdict, download)
@@ -274,7 +286,7 @@ def load_month(
             quality.enforce(checks, str(part))
             return publish(lake, verdict, t, checks, download, cfg, flow_run_id)
         finally:
-            t.parquet.unlink(missing_ok=True)
+            t.discard()
     finally:
         if not keep_download:
             download.path.unlink(missing_ok=True)

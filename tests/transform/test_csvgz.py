@@ -56,6 +56,7 @@ def test_real_number_formats(tmp_path: Path) -> None:
         "airport_fee",
         "cbd_congestion_fee",
         *("pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude"),
+        "request_source",
     ]
     assert stats.pickup_min == "2020-12-31T23:58:00"
 

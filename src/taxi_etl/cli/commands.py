@@ -21,7 +21,7 @@ from rich.progress import (
 )
 
 from taxi_etl.cli import running
-from taxi_etl.cli.output import console, lake_summary, out, results_table
+from taxi_etl.cli.output import console, convert_report, lake_summary, out, results_table
 from taxi_etl.params import (
     TLC_FIRST_MONTH,
     Colour,
@@ -142,30 +142,54 @@ def cmd_catchup(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from taxi_etl import transform
+    """The transform and the checks a run applies, on a local file. Written beside the
+    destination first and moved into place only if no *fail* check failed, so a month
+    `run` would refuse leaves no file here either."""
+    from taxi_etl import quality, transform
 
     colour = Colour(args.colour)
     if not args.src.is_file():
         raise ParameterError(f"src: {args.src} is not a file")
+    dst: Path = args.dst
+    extra = transform.extra_path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.convert")
+    tmp_extra = tmp.with_suffix(".extra")
     t0 = time.perf_counter()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        job = bar.add_task(f"converting {args.src.name}", total=None)
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            job = bar.add_task(f"converting {args.src.name}", total=None)
 
-        def tick(rows: int) -> None:
-            bar.update(job, description=f"converting {args.src.name}: {rows:,} rows")
+            def tick(rows: int) -> None:
+                bar.update(job, description=f"converting {args.src.name}: {rows:,} rows")
 
-        stats = transform.convert(
-            args.src, args.dst, colour, year=args.year, month=args.month, progress=tick
-        )
+            stats = transform.convert(
+                args.src, tmp, colour, year=args.year, month=args.month, progress=tick,
+                extra=tmp_extra,
+            )  # fmt: skip
+        checks = quality.run_checks(stats, tmp)
+        for line in convert_report(stats, checks, extra):
+            out.print(line)
+        failed = quality.failures(checks)
+        if failed:
+            out.print(f"failed: {args.src.name}: not written: " + quality.describe(failed))
+            return 1
+        os.replace(tmp, dst)
+        if tmp_extra.exists():
+            os.replace(tmp_extra, extra)
+        else:
+            extra.unlink(missing_ok=True)  # an earlier conversion's, not this one's
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_extra.unlink(missing_ok=True)
     outside = stats.outside_month if stats.outside_month is not None else "n/a"
     out.print(
-        f"{args.dst}: {stats.rows:,} rows, {stats.bytes:,} bytes, {outside} pickups "
+        f"{dst}: {stats.rows:,} rows, {stats.bytes:,} bytes, {outside} pickups "
         f"outside the month, {time.perf_counter() - t0:.2f}s"
     )
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from taxi_etl.devtools import sample, tlc_eras, tlc_sample
-from taxi_etl.schemas import FLAG_COLUMN, SCHEMA_VERSION, SCHEMAS, Column, DatasetSchema
+from taxi_etl.schemas import FLAG_COLUMN, SCHEMAS, Column, DatasetSchema
 from taxi_etl.schemas.codes import FLAG, PAYMENT, VENDOR
 
 _CODE_TABLES = {id(VENDOR): "vendor", id(PAYMENT): "payment", id(FLAG): "flag"}
@@ -63,17 +63,22 @@ def render() -> str:
         "",
         "<!-- Rendered by `python -m taxi_etl.devtools.schema_docs`; do not edit. -->",
         "",
-        f"Schema version {SCHEMA_VERSION}. One schema per dataset for every month, from the "
-        "course mirror (`dtc`) or the TLC's own files (`tlc`). A file's columns are matched "
-        "by name, case-insensitively, to a canonical column or one of its other names; what "
-        "a month lacks is null. Every partition also has the boolean "
-        f"`{FLAG_COLUMN}`. A column no era knows is dropped, named in the partition's "
-        "manifest (`columns_not_loaded`) and warned about by the `unknown_columns` check.",
+        "One schema per dataset for every month, from the course mirror (`dtc`), the TLC's "
+        "own files (`tlc`) or its original csv files (`tlc-csv`). A file's columns are "
+        "matched by name (trimmed, unquoted, case-insensitively) to a canonical column or "
+        "one of its other names; what a month lacks is null. Every partition also has the "
+        f"boolean `{FLAG_COLUMN}`. What a partition cannot hold is kept beside it in "
+        "`_extra.arrow`, row for row, as the source wrote it: a column no era knows (also "
+        "named in the manifest's `columns_not_loaded` and warned about by the "
+        "`unknown_columns` check), a code with no data-dictionary value, a timestamp's "
+        "digits below the microsecond.",
         "",
     ]
     for schema in SCHEMAS.values():
         lines += [
             f"## {schema.colour.value}",
+            "",
+            f"Schema version {schema.version}.",
             "",
             "| column | type | other names (eras, sources) | required | notes |",
             "|---|---|---|---|---|",

@@ -18,6 +18,8 @@ from taxi_etl.schemas import for_colour
 from taxi_etl.transform.conform import CorruptSource, TransformStats, month_bounds
 from taxi_etl.transform.cpus import CONCURRENT, available_cpus
 from taxi_etl.transform.csvgz import BLOCK_SIZE, convert_csv
+from taxi_etl.transform.extra import extra_path
+from taxi_etl.transform.widen import Widened, drop_taken, widen
 from taxi_etl.transform.parquet import convert_parquet
 from taxi_etl.transform.writer import COMPRESSION
 
@@ -26,9 +28,13 @@ __all__ = [
     "CONCURRENT",
     "CorruptSource",
     "TransformStats",
+    "Widened",
     "available_cpus",
     "convert",
+    "drop_taken",
+    "extra_path",
     "month_of",
+    "widen",
 ]
 
 _NAME = re.compile(r"(yellow|green|fhvhv|fhv)_tripdata_(\d{4})-(\d{2})")
@@ -57,13 +63,17 @@ def convert(
     block_size: int = BLOCK_SIZE,
     compression: str = COMPRESSION,
     progress: Callable[[int], None] | None = None,
+    extra: Path | None = None,
 ) -> TransformStats:
-    """Transform one TLC file (the course's csv.gz or the TLC's parquet) into one
-    canonical parquet file at ``dst``, atomically.
+    """Transform one TLC file (the course's csv.gz, the TLC's parquet or its original
+    csv, plain or gzip) into one canonical parquet file at ``dst``, atomically, and
+    what the partition cannot hold into `extra` (default: ``NAME.extra.arrow`` beside
+    ``dst``), only if there is any.
 
     Without a year and month (nor a TLC file name to take them from), pickups are not
     checked against a month and ``pickup_outside_month`` is null.
     """
+    extra = extra or extra_path(dst)
     if year is None or month is None:
         year, month = month_of(src) or (None, None)
     bounds = month_bounds(year, month) if year and month else None
@@ -73,5 +83,12 @@ def convert(
             src, dst, schema, bounds, compression=compression, progress=progress
         )
     return convert_csv(
-        src, dst, schema, bounds, block_size=block_size, compression=compression, progress=progress
+        src,
+        dst,
+        schema,
+        bounds,
+        extra_path=extra,
+        block_size=block_size,
+        compression=compression,
+        progress=progress,
     )

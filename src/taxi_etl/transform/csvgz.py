@@ -1,8 +1,10 @@
-"""The course mirror's csv.gz files, streamed in blocks onto the canonical schema.
+"""TLC csv files (the course mirror's csv.gz, the TLC's original csv of 2009-2020, plain
+or gzip), streamed in blocks onto the canonical schema.
 
 Memory is bounded by the ``block_size`` of CSV that makes one row group plus a few
 1 MB blocks in flight, never by the size of the month. Parse errors (a bad value, a
-wrong field count) fail the whole file: a partition is loaded completely or not at all.
+wrong field count) fail the whole file, naming its line: a partition is loaded
+completely or not at all.
 
 Tuned on a 2-core machine (measurements in ``benchmarks/README.md``):
 
@@ -13,19 +15,23 @@ Tuned on a 2-core machine (measurements in ``benchmarks/README.md``):
   serially; Arrow releases the GIL while parsing, so workers use every core);
 * the calling thread writes the conformed blocks in order, ``block_size`` bytes of CSV
   per row group.
+
+Each column is parsed as its canonical type, which is cheapest. A column whose text
+does not parse so is read again as text, from then on, and cast by ``cast``: ids
+written ``1.0`` (2021-06) as doubles; text codes (``VTS``, ``CSH``), padded numbers and
+nine-digit fractions of a second as text.
 """
 
 from __future__ import annotations
 
-import gzip
-import importlib
 import re
-import zlib
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -41,45 +47,38 @@ from taxi_etl.transform.conform import (
     new_stats,
 )
 from taxi_etl.transform.cpus import WORKERS
+from taxi_etl.transform.csvform import (
+    CORRUPT,
+    WIDTH,
+    Header,
+    fit,
+    locate,
+    open_text,
+    read_header,
+)
+from taxi_etl.transform.extra import ExtraWriter, extra_schema
 from taxi_etl.transform.writer import RowGroups, staged, writer_options
-
-# ISA-L (the `isal` wheel) when installed, and what a truncated or damaged gzip stream
-# raises, from zlib or from ISA-L.
-_igzip: Any
-_CORRUPT: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
-try:
-    _igzip = importlib.import_module("isal.igzip")
-    _CORRUPT += (importlib.import_module("isal.isal_zlib").error,)
-except ImportError:  # pragma: no cover - only without the optional wheel
-    _igzip = None
 
 BLOCK_SIZE = 16 << 20  # bytes of CSV per row group (~175k yellow rows); bounds memory
 PARSE_BLOCK = 1 << 20  # bytes of CSV per parse job: small, so little is in flight
 _MAX_PENDING = 4 * WORKERS  # blocks queued or in parsing: keeps workers busy during writes
+_COLUMN = re.compile(r"In CSV column #(\d+)")
+#: What a column is parsed as next when its text does not parse as the current type.
+_WIDER = {pa.int64(): pa.float64(), pa.float64(): pa.string(), pa.timestamp("us"): pa.string()}
 
 
-def read_header(src: Path) -> list[str]:
-    try:
-        with gzip.open(src, "rt", encoding="utf-8-sig", newline="") as fh:
-            line = fh.readline()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise CorruptSource(f"{src.name}: cannot read header ({exc})") from None
-    if not line.strip():
-        raise SchemaError(f"{src.name}: empty file, no header")
-    return [name.strip() for name in line.rstrip("\r\n").split(",")]
+@dataclass(frozen=True)
+class Block:
+    data: memoryview
+    #: The file's line number of the block's first line (the header is line 1).
+    line: int
 
 
-def _open_gzip(src: Path) -> IO[bytes]:
-    """ISA-L's igzip decompresses the same streams about 3x faster than zlib."""
-    if _igzip is None:
-        return cast(IO[bytes], gzip.open(src, "rb"))
-    return cast(IO[bytes], _igzip.open(src, "rb"))
-
-
-def _blocks(fh: IO[bytes], block_size: int) -> Iterator[memoryview]:
+def _blocks(fh: IO[bytes], block_size: int) -> Iterator[Block]:
     """The decompressed text after the header line, in blocks that end at a line end."""
     tail = b""
     header = True
+    line = 2
     while True:
         data = fh.read(block_size)
         buf = tail + data if tail else data
@@ -91,83 +90,105 @@ def _blocks(fh: IO[bytes], block_size: int) -> Iterator[memoryview]:
                 return
             header = False
         if cut > start:
-            yield memoryview(buf)[start:cut]
+            yield Block(memoryview(buf)[start:cut], line)
+            line += buf.count(b"\n", start, cut)
         if not data:
             return
         tail = buf[cut:]
 
 
+Parsed = tuple[list[pa.RecordBatch], list[dict[str, pa.Array]], TransformStats]
+
+
 class _Parser:
     """Parses one block of lines into conformed batches, on a worker thread.
 
-    Integer codes are parsed as int64 first, which is cheaper than float64 plus an
-    exact cast; a file that writes them as ``1.0`` fails that on its first block and
-    the parser switches to float64 for the rest of the file."""
+    Column types start as the canonical ones and widen per column (int64 -> float64 ->
+    text; timestamp -> text) the first time a block does not parse; the widened types
+    are replaced as a whole, so a worker sees one set or the next, and blocks parsed
+    under either give one result."""
 
     def __init__(
-        self, cmap: ColumnMap, names: list[str], bounds: Bounds | None, pool: pa.MemoryPool
+        self, cmap: ColumnMap, header: Header, bounds: Bounds | None, pool: pa.MemoryPool
     ) -> None:
-        self.cmap = cmap
-        self.pool = pool
-        self.bounds = bounds
-        self.names = names
+        self.cmap, self.header, self.bounds, self.pool = cmap, header, bounds, pool
         self.parse_options = pacsv.ParseOptions(newlines_in_values=False)
-        schema = cmap.schema
-        float_types: dict[str, pa.DataType] = {}
-        int_types: dict[str, pa.DataType] = {}
+        types: dict[str, pa.DataType] = {}
         for raw, canonical in cmap.source_to_canonical.items():
-            col = schema.column(canonical)
-            is_int = col.kind is Kind.INT
-            float_types[raw] = pa.float64() if is_int else col.arrow_type
-            int_types[raw] = pa.int64() if is_int else col.arrow_type
-        self.int_options, self.float_options = (
-            pacsv.ConvertOptions(
-                column_types=types,
-                include_columns=list(cmap.source_to_canonical),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            )
-            for types in (int_types, float_types)
-        )
-        self.codes_as_float = False
+            col = cmap.schema.column(canonical)
+            types[raw] = pa.int64() if col.kind is Kind.INT else col.arrow_type
+        for raw in (*cmap.unknown, *header.padding):
+            types[raw] = pa.string()
+        self.types = types
+        self._lock = threading.Lock()
 
-    def _read(self, block: memoryview, options: pacsv.ConvertOptions) -> pa.Table:
+    def _read(self, block: memoryview | bytes, types: dict[str, pa.DataType]) -> pa.Table:
         read_options = pacsv.ReadOptions(
-            column_names=self.names, use_threads=False, block_size=len(block) + 1
+            column_names=self.header.names, use_threads=False, block_size=len(block) + 1
+        )
+        convert_options = pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=list(types),
+            null_values=[""],  # "NA" is a payment type (2010), not a missing value
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
         )
         return pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(block)),
             read_options=read_options,
             parse_options=self.parse_options,
-            convert_options=options,
+            convert_options=convert_options,
             memory_pool=self.pool,
         )
 
-    def __call__(self, block: memoryview) -> tuple[list[pa.RecordBatch], TransformStats]:
-        if self.codes_as_float:
-            table = self._read(block, self.float_options)
-        else:
+    def _parse(self, block: memoryview) -> pa.Table:
+        data: memoryview | bytes = block
+        while True:
+            types = self.types
             try:
-                table = self._read(block, self.int_options)
+                return self._read(data, types)
             except pa.ArrowInvalid as exc:
-                if "conversion error to int64" not in str(exc):
+                if WIDTH.search(str(exc)) and data is block:
+                    data = fit(block, self.header)  # rows of other widths, by empty fields
+                    continue
+                m = _COLUMN.search(str(exc))
+                name = self.header.names[int(m.group(1))] if m else ""
+                wider = _WIDER.get(types[name]) if name in types else None
+                if wider is None:
                     raise
-                self.codes_as_float = True  # a benign race: both values give one result
-                table = self._read(block, self.float_options)
+                with self._lock:
+                    if self.types[name] == types[name]:  # not widened by another block
+                        self.types = {**self.types, name: wider}
+
+    def _check_padding(self, table: pa.Table) -> None:
+        for name in self.header.padding:
+            values = table[name]
+            if values.null_count < len(values):
+                row = next(i for i, v in enumerate(values.to_pylist()) if v is not None)
+                named = len(self.header.named)
+                raise SchemaError(
+                    f"a value {values[row].as_py()!r} past the header's {named} columns "
+                    f"at Row #{row}"
+                )
+
+    def __call__(self, block: Block) -> Parsed:
+        try:
+            table = self._parse(block.data)
+            self._check_padding(table)
+        except (pa.ArrowInvalid, SchemaError) as exc:
+            raise SchemaError(locate(str(exc), block.data, block.line)) from None
         stats = TransformStats(colour=self.cmap.schema.colour.value)
-        batches = [
-            conform(b, self.cmap, self.bounds, stats, memory_pool=self.pool)
-            for b in table.to_batches()
-        ]
-        return batches, stats
-
-
-_ROW = re.compile(r"Row #(\d+)")
-
-
-def _locate(message: str, rows_before: int) -> str:
-    """Arrow numbers rows within the block; name the line of the file instead."""
-    return _ROW.sub(lambda m: f"line {rows_before + int(m.group(1)) + 1}", message)
+        batches, extras, done = [], [], 0
+        for b in table.to_batches():
+            held: dict[str, pa.Array] = {}
+            try:
+                out = conform(b, self.cmap, self.bounds, stats, memory_pool=self.pool, extra=held)
+            except (pa.ArrowInvalid, SchemaError) as exc:
+                raise SchemaError(locate(str(exc), block.data, block.line, done)) from None
+            batches.append(out)
+            extras.append(held)
+            done += b.num_rows
+        return batches, extras, stats
 
 
 def convert_csv(
@@ -176,49 +197,53 @@ def convert_csv(
     schema: DatasetSchema,
     bounds: Bounds | None,
     *,
+    extra_path: Path,
     block_size: int = BLOCK_SIZE,
     compression: str,
     progress: Callable[[int], None] | None = None,
 ) -> TransformStats:
-    """One csv.gz into one parquet file at ``dst``, atomically."""
-    names = read_header(src)
-    cmap = schema.resolve(names)
+    """One csv file into one parquet file at ``dst``, atomically, and what it cannot
+    hold into ``extra_path`` (only if there is any)."""
+    header = read_header(src)
+    cmap = schema.resolve(header.named)
     stats = new_stats(cmap)
     mem = memory_pool()
-    parse = _Parser(cmap, names, bounds, mem)
+    parse = _Parser(cmap, header, bounds, mem)
+    extra = ExtraWriter(extra_path, extra_schema(cmap, {}))
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="taxi-etl-parse")
-    pending: deque[tuple[int, Future[tuple[list[pa.RecordBatch], TransformStats]]]] = deque()
+    pending: deque[tuple[int, Future[Parsed]]] = deque()
     try:
         with (
             staged(dst) as tmp,
             pq.ParquetWriter(tmp, schema.arrow, **writer_options(schema, compression, mem)) as pw,
-            _open_gzip(src) as fh,
+            open_text(src) as fh,
         ):
             groups = RowGroups(pw, schema.arrow, stats, block_size, progress)
 
             def collect() -> None:
                 size, future = pending.popleft()
-                try:
-                    batches, part = future.result()
-                except (pa.ArrowInvalid, SchemaError) as exc:  # blocks arrive in order
-                    raise SchemaError(_locate(str(exc), stats.rows)) from None
+                batches, extras, part = future.result()  # blocks arrive in order
                 stats.merge(part)
+                for batch, values in zip(batches, extras, strict=True):
+                    extra.add(batch.num_rows, values)
                 groups.add(batches, size)
 
             for block in _blocks(fh, min(block_size, PARSE_BLOCK)):
-                pending.append((len(block), pool.submit(parse, block)))
+                pending.append((len(block.data), pool.submit(parse, block)))
                 if len(pending) > _MAX_PENDING:
                     collect()
             while pending:
                 collect()
             groups.flush()
-    except (pa.ArrowInvalid, SchemaError) as exc:  # a bad value or field count
+        extra.finish()  # once the partition is in place: beside it, never without it
+    except SchemaError as exc:  # a bad value or field count
         raise SchemaError(f"{src.name}: {exc}") from None
-    except _CORRUPT as exc:  # truncated or corrupt gzip
+    except CORRUPT as exc:  # truncated or corrupt gzip
         if getattr(exc, "errno", None) is not None:
             raise  # a real IO error (missing file, full disk) keeps its own type
         raise CorruptSource(f"{src.name}: cannot decompress ({exc})") from None
     finally:
+        extra.abandon()
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=True)
