@@ -34,6 +34,10 @@ class Source(StrEnum):
 
     dtc = "dtc"  # the course's csv.gz mirror (DataTalksClub nyc-tlc-data releases)
     tlc = "tlc"  # the TLC's own parquet files, every month since 2009
+    #: The TLC's original csv files (2009 to 2020), from a host of your own: the TLC
+    #: stopped serving them in 2022, and they are the only files with yellow's
+    #: coordinates of 2011-2016 and green's of 2013-2016.
+    tlc_csv = "tlc-csv"
 
 
 #: The TLC's first parquet month of each dataset (green 2013 exists only as CSV). The

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taxi_etl.params import DaskAddress, Runner, Source
@@ -24,15 +24,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAXI_ETL_", extra="ignore")
 
     source: Source = Field(
-        Source.dtc, description="dtc: the course's csv.gz mirror; tlc: the TLC's parquet files"
+        Source.dtc,
+        description="dtc: the course's csv.gz mirror; tlc: the TLC's parquet files; tlc-csv: "
+        "the TLC's original csv files, from a host of your own",
     )
     source_url: str | None = Field(
         None,
-        description="base URL of the chosen source, for this run; unset: dtc_url or "
-        "tlc_url, else that source's own host",
+        description="base URL of the chosen source, for this run; unset: dtc_url, tlc_url "
+        "or tlc_csv_url, else that source's own host",
     )
     dtc_url: str | None = Field(None, description="base URL of the course's csv.gz mirror")
     tlc_url: str | None = Field(None, description="base URL of the TLC's parquet files")
+    tlc_csv_url: str | None = Field(
+        None, description="base URL of a host of the TLC's original csv files (no default)"
+    )
     lake: str = Field(
         "data/lake",
         description="a directory, gs://BUCKET[/PREFIX], or gcs-block://NAME (a GcsBucket block)",
@@ -65,11 +70,24 @@ class Settings(BaseSettings):
         "(the URL stays a secret of the block); unset: no notification",
     )
 
+    @model_validator(mode="after")
+    def _has_a_host(self) -> Self:
+        if self.source is Source.tlc_csv and not (self.source_url or self.tlc_csv_url):
+            raise ValueError(
+                "source tlc-csv: the TLC no longer serves its original csv files; give the "
+                "host of your copy with --source-url (or TAXI_ETL_TLC_CSV_URL)"
+            )
+        return self
+
     @property
     def base_url(self) -> str:
         """Where the chosen source's months are: the run's base, else the source's."""
-        own = self.dtc_url if self.source is Source.dtc else self.tlc_url
-        return self.source_url or own or DEFAULT_BASE_URL[self.source]
+        own = {
+            Source.dtc: self.dtc_url,
+            Source.tlc: self.tlc_url,
+            Source.tlc_csv: self.tlc_csv_url,
+        }
+        return self.source_url or own[self.source] or DEFAULT_BASE_URL[self.source]
 
     @classmethod
     def of(cls, **values: Any) -> Settings:

@@ -1,4 +1,4 @@
-"""The two sources' file names and URLs, what their hosts say of a file now, and a
+"""The sources' file names and URLs, what their hosts say of a file now, and a
 streaming, retrying, checksummed download.
 
 A download streams to a temporary file beside its destination and is renamed into
@@ -31,14 +31,22 @@ from taxi_etl.params import Colour, Source
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-#: Where each source's months live unless a base URL is given.
+#: Where each source's months live unless a base URL is given. The TLC's original csv
+#: files have no public host any more (its S3 bucket closed in 2022): a base URL of
+#: the user's own is required.
 DEFAULT_BASE_URL = {
     Source.dtc: "https://github.com/DataTalksClub/nyc-tlc-data/releases/download",
     Source.tlc: "https://d37ci6vzurychx.cloudfront.net/trip-data",
 }
 #: What each host answers for a month it does not have (yet).
-NOT_PUBLISHED_STATUS = {Source.dtc: frozenset({404}), Source.tlc: frozenset({403, 404})}
-_SUFFIX = {Source.dtc: "csv.gz", Source.tlc: "parquet"}
+NOT_PUBLISHED_STATUS = {
+    Source.dtc: frozenset({404}),
+    Source.tlc: frozenset({403, 404}),
+    Source.tlc_csv: frozenset({403, 404}),
+}
+#: The TLC named its original files ``.csv``; plain or gzip, the transform tells by
+#: their content.
+_SUFFIX = {Source.dtc: "csv.gz", Source.tlc: "parquet", Source.tlc_csv: "csv"}
 _T = TypeVar("_T")
 
 
@@ -91,10 +99,11 @@ def file_name(colour: Colour | str, year: int, month: int, source: Source = Sour
 
 def release_path(colour: Colour | str, year: int, month: int, source: Source = Source.dtc) -> str:
     """Where a month sits below its source's base URL: ``{colour}/{file}`` in the
-    course's GitHub releases, ``{file}`` flat on the TLC's host. Mirrors and the cache
-    lay their files out the same way."""
+    course's GitHub releases, ``{file}`` flat on the TLC's host (and in its old ``trip
+    data/`` folder of csv files). Mirrors and the cache lay their files out the same
+    way."""
     name = file_name(colour, year, month, source)
-    return name if Source(source) is Source.tlc else f"{Colour(colour).value}/{name}"
+    return f"{Colour(colour).value}/{name}" if Source(source) is Source.dtc else name
 
 
 def url_for(
@@ -111,9 +120,9 @@ def cache_path(
 
 def zones_url(base_url: str, source: Source) -> str:
     """The taxi zone lookup beside the trip files: ``{base}/misc/`` in the course's
-    releases; ``misc/`` beside ``trip-data/`` on the TLC's host."""
+    releases; ``misc/`` beside the trip files' folder on the TLC's hosts."""
     base = base_url.rstrip("/")
-    if Source(source) is Source.tlc:
+    if Source(source) is not Source.dtc:
         base = base.rsplit("/", 1)[0]
     return f"{base}/misc/taxi_zone_lookup.csv"
 

@@ -198,7 +198,7 @@ def test_custom_run_from_the_parameter_form_completes_with_the_overrides(
     expect(_property(page, "colour").locator(".p-select-button__value")).to_have_text(COLOUR)
     # The source, a choice too; the course's mirror (the offline mirror's dtc months).
     _open_choice(page, "source")
-    expect(page.get_by_role("option")).to_have_text(["dtc", "tlc"])
+    expect(page.get_by_role("option")).to_have_text(["dtc", "tlc", "tlc-csv"])
     page.get_by_role("option", name="dtc", exact=True).click()
     expect(_property(page, "source").locator(".p-select-button__value")).to_have_text("dtc")
     page.screenshot(path=str(SCREENSHOTS / "custom-run-form.png"), full_page=True)

@@ -82,6 +82,9 @@ class DeploySettings(BaseSettings):
         description="the TLC files' base URL in the flows, e.g. http://mirror:8000/tlc/trip-data "
         "offline",
     )
+    tlc_csv_url: str | None = Field(
+        None, description="the host of your copy of the TLC's original csv files, in the flows"
+    )
     cache: str = Field("/tmp/taxi-etl/cache", description="TAXI_ETL_CACHE in the containers")
     upload_timeout: float | None = Field(None, gt=0, description="TAXI_ETL_UPLOAD_TIMEOUT")
     dask_address: DaskAddress | None = Field(
@@ -128,6 +131,7 @@ class DeploySettings(BaseSettings):
         "lake",
         "dtc_url",
         "tlc_url",
+        "tlc_csv_url",
         "dask_address",
         "storage_emulator_host",
         "gcp_project",
@@ -187,6 +191,7 @@ class DeploySettings(BaseSettings):
             cache=self.cache,
             dtc_url=self.dtc_url,
             tlc_url=self.tlc_url,
+            tlc_csv_url=self.tlc_csv_url,
             upload_timeout=self.upload_timeout,
             dask_address=self.dask_address,
             notify_block=self.notify_target(),  # a block name; the URL stays in the block
