@@ -31,10 +31,12 @@ os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
 os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
 os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="taxi-etl-gcloud-")
 os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-# Settings must come from each test, not from the shell; the Docker requirement flag
-# is the one exception, since it says how the run treats a missing engine.
+# Settings must come from each test, not from the shell; the exceptions say what the
+# run is given to test with and how it treats its absence (a Docker engine, the real
+# TLC files of tests/conformance).
+_OF_THE_RUN = {"TAXI_ETL_REQUIRE_DOCKER", "TAXI_ETL_REAL_TLC", "TAXI_ETL_REQUIRE_REAL_TLC"}
 for key in [k for k in os.environ if k.startswith("TAXI_ETL_")]:
-    if key != "TAXI_ETL_REQUIRE_DOCKER":
+    if key not in _OF_THE_RUN:
         del os.environ[key]
 
 from samples import MIRROR_SETS, TLC_ROWS  # noqa: E402
