@@ -8,6 +8,7 @@ import pytest
 
 from taxi_etl.lake import (
     DATA_FILE,
+    EXTRA_FILE,
     MANIFEST_FILE,
     GcsLake,
     Lake,
@@ -59,6 +60,23 @@ def test_publish_then_loaded(lake: Lake, tmp_path: Path) -> None:
     lake.record(PART, got.model_copy(update={"source_etag": '"e1"'}))
     again = lake.loaded(PART)
     assert again is not None and again.source_etag == '"e1"' and lake.data_size(PART) == 1004
+
+
+def test_what_a_partition_cannot_hold_comes_and_goes_with_its_load(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """A load that keeps values beside its partition publishes them with it; a reload
+    with nothing to keep removes the earlier load's, which no longer lines up."""
+    data, extra = tmp_path / "part.parquet", tmp_path / "part.extra.arrow"
+    data.write_bytes(b"PAR1" + b"x" * 100)
+    extra.write_bytes(b"ARROW1" + b"e" * 50)
+    lake.publish(PART, data, manifest("abc", 104), extra)
+    assert lake.fetch(PART, EXTRA_FILE, tmp_path / "back.arrow")
+    assert (tmp_path / "back.arrow").read_bytes() == extra.read_bytes()
+    lake.publish(PART, data, manifest("def", 104))
+    assert not lake.fetch(PART, EXTRA_FILE, tmp_path / "gone.arrow")
+    assert not (tmp_path / "gone.arrow").exists()
+    assert lake.fetch(PART, DATA_FILE, tmp_path / "data.parquet")
 
 
 def test_tables_beside_the_partitions(lake: Lake, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -92,6 +93,50 @@ def test_convert_needs_no_prefect(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "10,000 rows" in proc.stdout
     assert pq.read_schema(tmp_path / "o.parquet").equals(for_colour("fhv").arrow)
+
+
+def test_convert_says_what_it_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A header the schema does not know leaves columns null: convert says which, keeps
+    the unknown ones beside its output, and still writes a month that passes run's
+    fail checks."""
+    src = tmp_path / source.file_name("yellow", 2021, 1)
+    sample.generate_month(src, "yellow", 2021, 1, 2_000)
+    renamed = tmp_path / "yellow_tripdata_2021-02.csv.gz"
+    with gzip.open(src, "rt") as fh, gzip.open(renamed, "wt") as out:
+        out.write(fh.readline().replace("RatecodeID", "rate_code_id"))
+        out.write(fh.read())
+    assert main(["convert", "--colour", "yellow", str(renamed), str(tmp_path / "o.parquet")]) == 0
+    said = capsys.readouterr().out
+    assert "source columns not loaded: rate_code_id" in said
+    assert "not in the file (null):" in said and "RatecodeID" in said
+    assert "kept as the source wrote them, in o.extra.arrow: rate_code_id (" in said
+    assert "warning: unknown_columns" in said
+    assert (tmp_path / "o.parquet").exists() and (tmp_path / "o.extra.arrow").exists()
+
+
+def test_convert_applies_runs_fail_checks_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Renamed location ids leave a key column null in every row: run refuses such a
+    month, and so does convert (exit 1, no file)."""
+    src = tmp_path / source.file_name("yellow", 2021, 1)
+    sample.generate_month(src, "yellow", 2021, 1, 2_000)
+    renamed = tmp_path / "yellow_tripdata_2021-03.csv.gz"
+    with gzip.open(src, "rt") as fh, gzip.open(renamed, "wt") as out:
+        header = fh.readline().replace("PULocationID", "pu_loc").replace("DOLocationID", "do_loc")
+        out.write(header)
+        out.write(fh.read())
+    dst = tmp_path / "o.parquet"
+    dst.write_bytes(b"an earlier conversion")
+    assert main(["convert", "--colour", "yellow", str(renamed), str(dst)]) == 1
+    said = capsys.readouterr().out
+    assert "not written: key_null_share=1.0" in said
+    assert dst.read_bytes() == b"an earlier conversion"  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [src.name, renamed.name, dst.name]
+    )
 
 
 def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:
