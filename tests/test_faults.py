@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -17,7 +18,7 @@ from gcs_fault_proxy import fault_proxy
 from taxi_etl import flows, lake, source
 from taxi_etl.cli import running
 from taxi_etl.devtools import mirror, sample
-from taxi_etl.lake import DATA_FILE, MANIFEST_FILE, Manifest
+from taxi_etl.lake import DATA_FILE, EXTRA_FILE, MANIFEST_FILE, Manifest
 from taxi_etl.params import Colour, Partition
 
 PART_DIR = "colour=green/year=2020/month=01"
@@ -60,17 +61,23 @@ def test_bad_sources_write_nothing_and_say_why(
     assert by_month["01"].status == "loaded"
     assert "CorruptSource" in by_month["02"].error
     assert "Expected 20 columns, got 21" in by_month["04"].error
-    # A column no era knows is not a failure: the month loads without it, its manifest
-    # names it, and the quality check warns (the policy in quality.POLICY).
+    # A column no era knows is not a failure, nor lost: the month loads without it, its
+    # values are kept beside the partition, its manifest names it, and the quality
+    # check warns (the policy in quality.POLICY).
     assert by_month["03"].status == "loaded"
     assert by_month["03"].warnings == ["unknown_columns"]
     march = "colour=green/year=2020/month=03"
     manifest = Manifest.model_validate_json((workdir / "lake" / march / MANIFEST_FILE).read_bytes())
     assert manifest.columns_not_loaded == ["surge_fee"]
+    assert manifest.extra == {"surge_fee": 6_000}
     assert "surge_fee" not in pq.read_schema(workdir / "lake" / march / DATA_FILE).names
+    kept = pa.ipc.open_file(str(workdir / "lake" / march / EXTRA_FILE)).read_all()
+    assert kept["surge_fee"].to_pylist() == ["1.25"] * 6_000
+    assert manifest.extra_bytes == (workdir / "lake" / march / EXTRA_FILE).stat().st_size
     assert files_under(workdir / "lake") == [
         f"{PART_DIR}/{MANIFEST_FILE}",
         f"{PART_DIR}/{DATA_FILE}",
+        f"{march}/{EXTRA_FILE}",
         f"{march}/{MANIFEST_FILE}",
         f"{march}/{DATA_FILE}",
     ]

@@ -132,9 +132,12 @@ EXPECTED = {
 }
 EXPECTED[("green", 2025, 1)] = EXPECTED[("green", 2023, 2)] + " cbd_congestion_fee:f64"
 EXPECTED[("green", 2026, 6)] = EXPECTED[("green", 2025, 1)] + " request_source:lstr"
-# Months whose embedded ARROW:schema says timestamp[ns] (README §2.5) and some that do not.
-NS_MONTHS = [("yellow", 2024, 1), ("yellow", 2024, 10), ("fhvhv", 2024, 1)]
-US_MONTHS = [("yellow", 2022, 1), ("yellow", 2023, 6), ("yellow", 2024, 11), ("yellow", 2025, 1)]
+# Months whose embedded ARROW:schema says timestamp[ns]: every real green month in
+# shared/real-tlc (2021-01, 2022-01, 2023-01, 2024-03), README §2.5's yellow 2024-01..10 and
+# fhvhv 2024-01, and the months between; from 2024-11 µs.
+NS_MONTHS = [("yellow", 2022, 1), ("yellow", 2023, 6), ("yellow", 2024, 1), ("yellow", 2024, 10),
+             ("fhvhv", 2024, 1), ("green", 2021, 1), ("green", 2024, 3), ("fhv", 2015, 1)]
+US_MONTHS = [("yellow", 2024, 11), ("yellow", 2025, 1), ("fhvhv", 2025, 1)]
 
 ALL_MONTHS = [(ds, y, m) for ds in tlc.DATASETS for y, m in tlc.representative_months(ds)]
 
@@ -185,8 +188,12 @@ def test_file_has_the_month_schema_rows_and_truth(key: tuple[str, int, int], wri
     assert pf.metadata.num_rows == truth.rows == ROWS
     assert pf.metadata.num_row_groups == truth.row_groups == ROWS // GROUP
     assert [pf.metadata.row_group(i).num_rows for i in range(3)] == [GROUP] * 3
-    assert pf.metadata.row_group(0).column(0).compression == "SNAPPY"
+    how = tlc.writer(*key)
+    codecs = {pf.metadata.row_group(0).column(i).compression for i in range(len(expected))}
+    assert codecs == {how.compression.upper()} and pf.metadata.format_version == how.format_version
+    assert (b"pandas" in pf.metadata.metadata) == (how.pandas is not None)
     assert (truth.dataset, truth.year, truth.month, truth.era) == (*key, tlc.era(*key))
+    assert truth.writer == how.name
 
     table = pq.read_table(path)
     assert truth.nulls == {c: table[c].null_count for c in table.column_names}
@@ -250,6 +257,8 @@ def test_timestamp_metadata_and_what_pyarrow_returns(key: tuple[str, int, int], 
     assert truth.timestamp_unit == unit
     name = next(c for c in tlc.source_schema(*key).names if c.endswith("pickup_datetime"))
     assert embedded_schema(path).field(name).type == pa.timestamp(unit)
+    stamps = [f for f in embedded_schema(path) if pa.types.is_timestamp(f.type)]
+    assert {f.type for f in stamps} == {pa.timestamp(unit)}
     column = pq.ParquetFile(path).schema.column(tlc.source_schema(*key).get_field_index(name))
     assert "timeUnit=microseconds" in str(column.logical_type)
     # pyarrow ignores the embedded unit: every reader API gives microseconds.
@@ -262,6 +271,12 @@ def test_fhv_2019_02_has_a_dropoff_in_3019(written) -> None:
     path, truth = written[("fhv", 2019, 2)]
     row = tlc.far_future_row("fhv", 2019, 2, ROWS)
     assert row is not None
+    # An ns month, but the dropoff could not have been datetime64[ns]: it embeds µs.
+    assert truth.timestamp_unit == "ns"
+    assert embedded_schema(path).field("pickup_datetime").type == pa.timestamp("ns")
+    assert embedded_schema(path).field("dropOff_datetime").type == pa.timestamp("us")
+    pandas = json.loads(pq.read_metadata(path).metadata[b"pandas"])
+    assert [c["numpy_type"] for c in pandas["columns"][1:3]] == ["datetime64[ns]", "object"]
     table = pq.read_table(path)
     assert table["dropOff_datetime"][row].as_py().year == 3019
     assert table["pickup_datetime"][row].as_py().strftime("%Y-%m") == "2019-02"
@@ -325,6 +340,36 @@ def test_output_is_deterministic(tmp_path: Path) -> None:
     tlc.generate_month(c, *args, seed=3, row_group_rows=1500)
     assert pq.ParquetFile(c).metadata.num_row_groups == 4
     assert pq.read_table(c).equals(pq.read_table(a))
+
+
+def test_a_month_is_one_row_group_as_the_tlc_wrote_it(tmp_path: Path, monkeypatch) -> None:
+    """Up to 2023-01 the whole month is one row group (the real green months and yellow
+    2023-01's 3 M rows are); from 2023-02 groups of 1 Mi rows (yellow and fhvhv 2024-01)."""
+    monkeypatch.setattr(tlc, "BLOCK_ROWS", 700)  # blocks are gathered into the one group
+    path = tmp_path / "g.parquet"
+    truth = tlc.generate_month(path, "green", 2022, 1, 2500)
+    assert pq.ParquetFile(path).metadata.num_row_groups == truth.row_groups == 1
+    assert pq.ParquetFile(path).metadata.row_group(0).num_rows == 2500
+    assert [tlc.writer("fhvhv", *m).row_group_rows for m in [(2023, 1), (2023, 2), (2024, 1)]] == [
+        0, tlc.ROW_GROUP_ROWS, tlc.ROW_GROUP_ROWS
+    ]
+    truth = tlc.generate_month(path, "fhvhv", 2024, 1, 2500)
+    assert pq.ParquetFile(path).metadata.num_row_groups == truth.row_groups == 1
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_pandas_metadata_as_pandas_1_2_wrote_it(written) -> None:
+    meta = json.loads(pq.read_metadata(written[("yellow", 2010, 2)][0]).metadata[b"pandas"])
+    assert meta["index_columns"] == ["__index_level_0__"]  # the leaked index, as an index
+    assert meta["columns"][-1] == {"name": None, "field_name": "__index_level_0__",
+                                   "pandas_type": "int64", "numpy_type": "int64", "metadata": None}
+    assert (meta["creator"], meta["pandas_version"]) == ({"library": "pyarrow", "version": "7.0.0"},
+                                                         "1.2.4")
+    meta = json.loads(pq.read_metadata(written[("green", 2019, 9)][0]).metadata[b"pandas"])
+    assert meta["index_columns"] == [] and meta["columns"][14]["pandas_type"] == "empty"
+    meta = json.loads(pq.read_metadata(written[("yellow", 2023, 1)][0]).metadata[b"pandas"])
+    assert meta["creator"]["version"] == "8.0.0"
+    assert b"pandas" not in pq.read_metadata(written[("yellow", 2023, 2)][0]).metadata
 
 
 def test_blocks_and_row_groups_that_do_not_align(tmp_path: Path, monkeypatch) -> None:

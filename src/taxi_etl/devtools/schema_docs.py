@@ -35,7 +35,8 @@ def _mapping(source: str, names: list[str], schema: DatasetSchema) -> str:
 def _eras(schema: DatasetSchema) -> list[str]:
     dataset = schema.colour.value
     lines = [
-        f"How each era's files land in it (from `{dataset}`'s file footers, shared/tlc/README.md):",
+        f"How each era's files land in it (from `{dataset}`'s file footers and headers; the "
+        "eras are in [sources.md](sources.md)):",
         "",
         "| era (from) | renamed | null-filled | not loaded |",
         "|---|---|---|---|",

@@ -173,12 +173,39 @@ TYPES: dict[str, dict[str, str]] = {
 }
 
 #: Months whose embedded ``ARROW:schema`` says ``timestamp[ns]`` over TIMESTAMP(MICROS)
-#: columns (README §2.5: yellow 2024-01…10 and fhvhv 2024-01 are documented; the same
-#: window for green, fhv and the other fhvhv months is inferred from their shared
-#: publication batches).  Every other month embeds ``timestamp[us]``.
+#: columns: every month up to 2024-10.  The real green 2021-01, 2022-01, 2023-01 and
+#: 2024-03 all embed ns (``shared/real-tlc``), so do yellow 2024-01…10 and fhvhv 2024-01
+#: (README §2.5: Polars reads ns there, µs from yellow 2024-11); the pandas-written files
+#: (up to 2023-01) could hardly say otherwise, as pandas holds datetimes as
+#: ``datetime64[ns]``.  From 2024-11 the embedded unit is µs.
 NS_METADATA: dict[str, tuple[Month, Month]] = {
-    dataset: ((2024, 1), (2024, 10)) for dataset in DATASETS
+    dataset: (FIRST_MONTH[dataset], (2024, 10)) for dataset in DATASETS
 }
+#: Timestamp columns that embed µs inside an ns month: fhv 2019-02's dropoff holds a value
+#: in 3019, which no ``datetime64[ns]`` column can, so it reached Arrow as Python datetimes
+#: (pyarrow infers ``timestamp[us]`` for those) [inferred; no footer of that file seen].
+US_IN_NS_MONTH: dict[tuple[str, Month], tuple[str, ...]] = {
+    ("fhv", (2019, 2)): ("dropOff_datetime",),
+}
+
+#: How the TLC wrote its parquet files, the same in every dataset: (first month, writer,
+#: Parquet format version, codec, pandas metadata's (pandas, pyarrow) versions or None,
+#: rows per row group, 0 for the whole month in one).  Footers of the real green months
+#: (``shared/real-tlc/parquet``): 2021-01 and 2022-01 parquet-cpp-arrow 7.0.0, pandas
+#: 1.2.4; 2023-01 8.0.0, pandas 1.2.3 (published on 2023-03-20 with 2022-12, per
+#: ``file-metadata-2009-2024.csv``); all format 1.0, gzip, one row group (so is yellow
+#: 2023-01's 3,066,766 rows, microsoft/AzureStorageExplorer#6990): pandas with pyarrow's
+#: then default of 64 Mi rows per group.  2024-03: 14.0.2, format 2.6, zstd, no pandas
+#: metadata; yellow 2024-01 (2,964,624 rows) has 3 row groups and fhvhv 2024-01
+#: (19,663,930) 19, both 14.0.2 (footers quoted in public notes): pyarrow >= 13's default
+#: of 1 Mi rows.  That writer is taken to start with the 2023-02 rewrite (int32 ids,
+#: large_string), whose own footers were not seen.  Codec levels are pyarrow's defaults:
+#: rewriting the real 2021-01 and 2024-03 tables so comes within 1 % of their sizes.
+WRITERS: tuple[tuple[Month, str, str, str, tuple[str, str] | None, int], ...] = (
+    ((2009, 1), "pandas-pyarrow-7", "1.0", "gzip", ("1.2.4", "7.0.0"), 0),
+    ((2022, 12), "pandas-pyarrow-8", "1.0", "gzip", ("1.2.3", "8.0.0"), 0),
+    ((2023, 2), "pyarrow-14", "2.6", "zstd", None, 1 << 20),
+)
 
 #: Month a charge first has values; before it the column (if present and typed double)
 #: is entirely null.  Inferred, not from footer scans: an all-null column comes out of

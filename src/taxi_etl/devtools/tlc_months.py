@@ -1,5 +1,5 @@
 """What one month of a TLC dataset looks like: its era, columns and types, embedded
-timestamp unit, and which of its rows carry the known quirks.
+timestamp units, how the TLC wrote it, and which of its rows carry the known quirks.
 
 Derived from the tables in :mod:`taxi_etl.devtools.tlc_eras`; kept apart from the value
 generation (:mod:`~taxi_etl.devtools.tlc_values`) and the writer
@@ -10,6 +10,7 @@ need it and neither should hold the other.
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -43,24 +44,46 @@ def era(dataset: str, year: int, month: int) -> str:
     return [name for first, name, _ in E.ERAS[dataset] if first <= (year, month)][-1]
 
 
+@dataclass(frozen=True)
+class Writer:
+    """How the TLC wrote a month (:data:`~taxi_etl.devtools.tlc_eras.WRITERS`)."""
+
+    name: str
+    format_version: str
+    compression: str
+    pandas: tuple[str, str] | None  # (pandas, pyarrow) versions in the pandas metadata
+    row_group_rows: int  # 0: the whole month in one row group
+
+
+def writer(dataset: str, year: int, month: int) -> Writer:
+    """The writer of a month's real file."""
+    check(dataset, year, month)
+    return Writer(*[w for w in E.WRITERS if w[0] <= (year, month)][-1][1:])
+
+
 def source_schema(dataset: str, year: int, month: int, *, embedded: bool = False) -> pa.Schema:
     """The real file's schema as pyarrow reads it or, with `embedded`, as its ARROW:schema
-    says (``timestamp[ns]`` in ``NS_METADATA`` months)."""
-    unit = "ns" if embedded and ns_metadata(dataset, (year, month)) else "us"
+    says (``timestamp[ns]`` in ``NS_METADATA`` months, but for ``US_IN_NS_MONTH``)."""
+    ns = embedded and ns_metadata(dataset, (year, month))
+    us = E.US_IN_NS_MONTH.get((dataset, (year, month)), ())
     cols = columns(dataset, year, month)
-    return pa.schema([(c, pa.timestamp(unit) if t == "ts" else ARROW[t]) for c, t in cols])
+    return pa.schema([
+        (c, pa.timestamp("ns" if ns and c not in us else "us") if t == "ts" else ARROW[t])
+        for c, t in cols
+    ])
 
 
 def representative_months(dataset: str) -> list[tuple[int, int]]:
-    """Each era's first month, every month where a column's type flips, both ends of the
-    ns-metadata window and 2019-02 (fhv's 3019 dropoff; the congestion surcharge's start),
-    so that a test over them covers every quirk."""
+    """Each era's first month (2023-02 starts the TLC's second writer too), every month where
+    a column's type flips, the first month without ns metadata, 2024-01 (where README §2.5
+    documents it) and 2019-02 (fhv's 3019 dropoff; the congestion surcharge's start), so
+    that a test over them covers every quirk."""
     check(dataset, *FIRST_MONTH[dataset])
     months = {first for first, _, _ in E.ERAS[dataset]}
     for history in E.TYPES[dataset].values():
         months |= {(int(s[:4]), int(s[5:7])) for s in history.split()[1:]}
     first, (year, month) = NS_METADATA[dataset]
-    months |= {first, (year + month // 12, month % 12 + 1), (2019, 2)}
+    months |= {first, (year + month // 12, month % 12 + 1), (2019, 2), (2024, 1)}
     return sorted(m for m in months if m >= FIRST_MONTH[dataset])
 
 

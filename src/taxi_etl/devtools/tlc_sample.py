@@ -12,11 +12,12 @@ pickups outside the month; a tail of yellow/green rows without metadata.
 
 What pyarrow 26 returns (the tests pin it):
 
-* Timestamps are stored as TIMESTAMP(MICROS).  In ``NS_METADATA`` months the embedded
-  ``ARROW:schema`` says ``timestamp[ns]``, yet ``pq.read_schema``, ``ParquetFile.schema_arrow``,
-  ``read_table`` and ``iter_batches`` all give ``timestamp[us]``: pyarrow restores time zones
-  from that schema, not units (Polars does honour it and reads ns).  :func:`source_schema`
-  gives what pyarrow reads; ``embedded=True`` what is embedded.
+* Timestamps are stored as TIMESTAMP(MICROS).  In ``NS_METADATA`` months (every month up to
+  2024-10, as the real files) the embedded ``ARROW:schema`` says ``timestamp[ns]``, yet
+  ``pq.read_schema``, ``ParquetFile.schema_arrow``, ``read_table`` and ``iter_batches`` all
+  give ``timestamp[us]``: pyarrow restores time zones from that schema, not units (Polars
+  does honour it and reads ns).  :func:`source_schema` gives what pyarrow reads;
+  ``embedded=True`` what is embedded.
 * The 3019 dropoff reads as ``timestamp[us]`` and survives ``to_pandas()`` (pandas >= 2 keeps
   ``datetime64[us]``); ``cast(pa.timestamp("ns"))`` and
   ``to_pandas(coerce_temporal_nanoseconds=True)`` raise ``ArrowInvalid`` (out of bounds).
@@ -25,11 +26,15 @@ What pyarrow 26 returns (the tests pin it):
 file: money and distances are integer hundredths / 100 (exact sums in :attr:`Truth.cents`),
 lat/lon multiples of 2**-20 degree (double sums exact in any order).  Output is deterministic
 for given arguments whatever `row_group_rows` is: every block of :data:`BLOCK_ROWS` rows has
-its own seeded generator.  Memory is bounded by one row group (peak RSS about 620 MB for
-fhvhv at the default 1 Mi rows).  Files are snappy-compressed like the real ones, written
-beside the destination and renamed into place.  Measured on 2 cores shared with other work
-(pyarrow 26, numpy 2.4): a 4 M-row fhvhv month, 125 MB, takes 6 s of CPU (19 s wall at load
-average 8); a 1 M-row yellow 2009 month, 34 MB, 1.7 s of CPU (4 s wall).
+its own seeded generator.  The footer is the real writer's (:func:`writer`, from
+:data:`~taxi_etl.devtools.tlc_eras.WRITERS`): up to 2023-01 pandas metadata, Parquet format
+1.0, gzip and the whole month in one row group; from 2023-02 format 2.6, zstd, no pandas
+metadata and row groups of 1 Mi rows.  `created_by` names this pyarrow, not the TLC's.
+Memory is bounded by one row group, so a whole-month group holds the month: peak RSS was
+0.41 GB for 1 M fhvhv rows and 0.61 GB for 2 M, i.e. some 4 GB for a real 20 M-row month
+(pass `row_group_rows` to bound it).  gzip is the slow part: 1 M fhvhv rows take 21 s of
+CPU, 1 M yellow 12 s (snappy took a tenth).  Files are written beside the destination and
+renamed into place.
 
 This module is the public API, the writer and :class:`Truth`; a month's shape is in
 :mod:`~taxi_etl.devtools.tlc_months`, its values in :mod:`~taxi_etl.devtools.tlc_values`
@@ -57,6 +62,7 @@ from taxi_etl.devtools.tlc_draws import I64, SCALE, Col
 from taxi_etl.devtools.tlc_eras import DATASETS, FIRST_MONTH, NS_METADATA, UNMAPPABLE
 from taxi_etl.devtools.tlc_months import (
     ARROW,
+    Writer,
     check,
     era,
     far_future_row,
@@ -64,6 +70,7 @@ from taxi_etl.devtools.tlc_months import (
     outside_month_count,
     representative_months,
     source_schema,
+    writer,
 )
 from taxi_etl.devtools.tlc_values import MonthValues as _Month
 from taxi_etl.params import Source
@@ -71,11 +78,13 @@ from taxi_etl.params import Source
 # A plain list, so that linters see the names re-exported from tlc_eras and tlc_months.
 __all__ = [
     "BLOCK_ROWS", "DATASETS", "FIRST_MONTH", "NS_METADATA", "ROW_GROUP_ROWS", "UNMAPPABLE",
-    "Truth", "era", "far_future_row", "file_name", "generate_month", "outside_month_count",
-    "representative_months", "source_schema", "write_zone_lookup", "zone_rows",
+    "Truth", "Writer", "era", "far_future_row", "file_name", "generate_month",
+    "outside_month_count", "representative_months", "source_schema", "write_zone_lookup",
+    "writer", "zone_rows",
 ]
 
-#: Rows per row group: pyarrow's default, which the real files were written with.
+#: Rows per row group from 2023-02 (pyarrow >= 13's default); earlier months are one row
+#: group each (:func:`writer`).
 ROW_GROUP_ROWS = 1 << 20
 #: Rows generated per step, each block with its own seeded generator (part of the output's
 #: identity: changing it changes the bytes for a given seed).
@@ -93,13 +102,15 @@ class Truth:
     sums of money/distance columns in hundredths.  `value_counts`: non-null values of the
     string code columns (and of 2010's text ``rate_code``); `unmapped`: how many of them are
     :data:`UNMAPPABLE`.  `ns_out_of_range`: per timestamp column, values outside pandas'
-    nanosecond range.  `timestamp_unit`: what the embedded ARROW:schema says.
+    nanosecond range.  `timestamp_unit`: what the embedded ARROW:schema says (but for the
+    columns of ``US_IN_NS_MONTH``, µs); `writer`: :attr:`Writer.name`.
     """
 
     dataset: str
     year: int
     month: int
     era: str
+    writer: str
     rows: int
     row_groups: int
     timestamp_unit: str
@@ -123,34 +134,63 @@ def file_name(dataset: str, year: int, month: int) -> str:
 
 def generate_month(
     path: Path, dataset: str, year: int, month: int, rows: int, *, seed: int = 0,
-    row_group_rows: int = ROW_GROUP_ROWS,
+    row_group_rows: int | None = None,
 ) -> Truth:
-    """Write one month at `path`, one row group per `row_group_rows` rows, and return what
-    was written.  Nothing appears under `path` unless the whole file was written."""
+    """Write one month at `path` as the TLC's writer did (one row group for the whole
+    month up to 2023-01, :data:`ROW_GROUP_ROWS` after; `row_group_rows` overrides) and
+    return what was written.  Nothing appears under `path` unless the whole file was."""
     check(dataset, year, month)
-    for name, value, low in (("rows", rows, 0), ("row_group_rows", row_group_rows, 1)):
+    group_rows = 1 if row_group_rows is None else row_group_rows
+    for name, value, low in (("rows", rows, 0), ("row_group_rows", group_rows, 1)):
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    how = writer(dataset, year, month)
+    group = row_group_rows or how.row_group_rows or max(rows, 1)
     schema = source_schema(dataset, year, month, embedded=True)
-    ns = ns_metadata(dataset, (year, month))
+    if how.pandas is not None:
+        schema = schema.with_metadata({b"pandas": _pandas_metadata(schema, how.pandas)})
+    ns = {f.name for f in schema if f.type == pa.timestamp("ns")}
     gen = _Month(dataset, year, month, rows, seed)
     tally = _Tally(gen.types)
     # An ns-typed Arrow column written as TIMESTAMP(MICROS): the embedded schema keeps ns.
     options = {"coerce_timestamps": "us", "allow_truncated_timestamps": True, "store_schema": True}
-    options["compression"] = "snappy"  # as the real files
-    with _replacing(Path(path)) as tmp, pq.ParquetWriter(tmp, schema, **options) as writer:
+    options |= {"compression": how.compression, "version": how.format_version}
+    with _replacing(Path(path)) as tmp, pq.ParquetWriter(tmp, schema, **options) as out:
         pending: list[pa.Table] = []
         for a in range(0, rows, BLOCK_ROWS):
             b = min(a + BLOCK_ROWS, rows)
             cols = gen.block(a // BLOCK_ROWS, a, b)
-            pending.append(pa.table([tally.emit(f.name, cols[f.name], ns) for f in schema], schema))
-            while pending and (sum(len(t) for t in pending) >= row_group_rows or b == rows):
+            arrays = [tally.emit(f.name, cols[f.name], f.name in ns) for f in schema]
+            pending.append(pa.table(arrays, schema=schema))
+            while pending and (sum(len(t) for t in pending) >= group or b == rows):
                 table = pa.concat_tables(pending)
-                writer.write_table(table.slice(0, row_group_rows), row_group_rows)
-                pending = [table.slice(row_group_rows)] if len(table) > row_group_rows else []
-    return tally.truth(gen, -(-rows // row_group_rows), "ns" if ns else "us")
+                out.write_table(table.slice(0, group), group)
+                pending = [table.slice(group)] if len(table) > group else []
+    unit = "ns" if ns_metadata(dataset, (year, month)) else "us"
+    return tally.truth(gen, how.name, -(-rows // group), unit)
+
+
+def _pandas_metadata(schema: pa.Schema, versions: tuple[str, str]) -> bytes:
+    """The ``pandas`` key pandas 1.2 wrote through pyarrow 7/8, as in the real files: no
+    index stored, but yellow 2010-02/03's leaked ``__index_level_0__``; an all-null column
+    is ``empty``; a µs column was Python datetimes (``object``)."""
+    kinds = {"int64": ("int64", "int64"), "int32": ("int32", "int32")}
+    kinds |= {"double": ("float64", "float64"), "string": ("unicode", "object")}
+    kinds |= {"null": ("empty", "object"), "timestamp[us]": ("datetime", "object")}
+    kinds |= {"timestamp[ns]": ("datetime", "datetime64[ns]")}
+    index = [f.name for f in schema if f.name.startswith("__index_level_")]
+    cols: list[dict[str, str | None]] = []
+    for f in schema:
+        pandas_type, numpy_type = kinds[str(f.type)]
+        name = None if f.name in index else f.name
+        cols.append({"name": name, "field_name": f.name, "pandas_type": pandas_type,
+                     "numpy_type": numpy_type, "metadata": None})
+    creator = {"library": "pyarrow", "version": versions[1]}
+    meta = {"index_columns": index, "column_indexes": [], "columns": cols, "creator": creator}
+    meta["pandas_version"] = versions[0]
+    return json.dumps(meta).encode()
 
 
 @contextmanager
@@ -257,12 +297,12 @@ class _Tally:
         if set(labels) & set(UNMAPPABLE):
             self.unmapped[name] = sum(counts.get(u, 0) for u in UNMAPPABLE)
 
-    def truth(self, gen: _Month, row_groups: int, unit: str) -> Truth:
+    def truth(self, gen: _Month, writer: str, row_groups: int, unit: str) -> Truth:
         """What was written: these counts and the month's own (rows, outside pickups)."""
         sums = {c: s if u == "int" else s / SCALE[u] for c, (u, s) in self.sums.items()}
         cents = {c: s for c, (u, s) in self.sums.items() if u == "cents"}
         counts = {c: dict(sorted(v.items())) for c, v in self.counts.items()}
-        head = (gen.dataset, *gen.ym, era(gen.dataset, *gen.ym), gen.rows, row_groups, unit)
+        head = (gen.dataset, *gen.ym, era(gen.dataset, *gen.ym), writer, gen.rows, row_groups, unit)
         rest = (self.nulls, counts, self.unmapped, gen.outside, self.ns_out)
         return Truth(*head, sums, cents, *rest)
 

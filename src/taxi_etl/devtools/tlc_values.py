@@ -33,7 +33,10 @@ from taxi_etl.devtools.tlc_draws import (
 from taxi_etl.devtools.tlc_eras import DATASETS, UNMAPPABLE
 from taxi_etl.devtools.tlc_months import columns, epoch, far_future_row, outside_rows
 
-_TAIL_PERCENT = 3  # yellow/green 2011+: trailing rows without vendor/passenger/code metadata
+#: Yellow/green 2011+: trailing rows without passenger/code metadata (and, in yellow, vendor;
+#: in green, congestion surcharge, as the real green months have it).  Real green tails are
+#: longer: 47 % of 2021-01, 10 % of 2022-01, 6 % of 2023-01, 3.6 % of 2024-03.
+_TAIL_PERCENT = 3
 _UNMAPPABLE_EVERY = 1000  # rows 500, 1500, ... get vendor XYZ; rows 501, 1501, ... payment ???
 _RENAME_2009 = dict(zip(*(E.ERAS["yellow"][i][2].split() for i in (1, 0)), strict=False))
 
@@ -131,6 +134,10 @@ class MonthValues:
         )
         if not green:
             fees |= self._fees(airport_fee=airport, Airport_fee=airport)
+        elif tail.any():  # the real green tails (2021-01 to 2024-03) lack it, not VendorID
+            fee = fees["congestion_surcharge"]
+            fee.v = np.where(tail, 0, fee.v)
+            fee.null = tail if fee.null is None else fee.null | tail
         total = fare + extra + tip + tolls + sum(f.v for c, f in fees.items() if c in self.types)
         money = cents(fare_amount=fare, tip_amount=tip, tolls_amount=tolls, total_amount=total)
         money |= cents(trip_distance=distance)
@@ -142,7 +149,7 @@ class MonthValues:
         p = "lpep_" if green else "tpep_"
         vendor = pick(rng, [1, 2, 6, 7], [20, 80, 0, 0] if green else [28, 70, new, new], n)
         return fees | money | {
-            "VendorID": Col(vendor, null=meta),
+            "VendorID": Col(vendor, null=None if green else meta),
             f"{p}pickup_datetime": us(pickup),
             f"{p}dropoff_datetime": us(pickup + duration),
             "passenger_count": Col(passengers, null=meta),
