@@ -117,18 +117,20 @@ FHVHV_COURSE_2021 = [
     "dispatching_base_num", "pickup_datetime", "dropoff_datetime", "PULocationID",
     "DOLocationID", "SR_Flag", "Affiliated_base_number",
 ]  # fmt: skip
-GREEN_2014 = (
+_GREEN_2014 = (
     "VendorID,lpep_pickup_datetime,Lpep_dropoff_datetime,Store_and_fwd_flag,RateCodeID,"
     "Pickup_longitude,Pickup_latitude,Dropoff_longitude,Dropoff_latitude,Passenger_count,"
     "Trip_distance,Fare_amount,Extra,MTA_tax,Tip_amount,Tolls_amount,Ehail_fee,Total_amount,"
     "Payment_type,Trip_type "
-).split(",")
-YELLOW_2014 = (
+)
+GREEN_2014 = _GREEN_2014.split(",")
+_YELLOW_2014 = (
     "vendor_id, pickup_datetime, dropoff_datetime, passenger_count, trip_distance, "
     "pickup_longitude, pickup_latitude, rate_code, store_and_fwd_flag, dropoff_longitude, "
     "dropoff_latitude, payment_type, fare_amount, surcharge, mta_tax, tip_amount, "
     "tolls_amount, total_amount"
-).split(",")
+)
+YELLOW_2014 = _YELLOW_2014.split(",")
 
 
 def test_fhv_2015_has_the_pickup_zone_only() -> None:

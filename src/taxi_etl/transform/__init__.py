@@ -19,8 +19,8 @@ from taxi_etl.transform.conform import CorruptSource, TransformStats, month_boun
 from taxi_etl.transform.cpus import CONCURRENT, available_cpus
 from taxi_etl.transform.csvgz import BLOCK_SIZE, convert_csv
 from taxi_etl.transform.extra import extra_path
-from taxi_etl.transform.widen import Widened, drop_taken, widen
 from taxi_etl.transform.parquet import convert_parquet
+from taxi_etl.transform.widen import Widened, drop_taken, widen
 from taxi_etl.transform.writer import COMPRESSION
 
 __all__ = [

@@ -92,6 +92,9 @@ def drop_taken(extra: Path, taken: list[str], dst: Path) -> Path | None:
     if not rest.num_columns:
         return None
     options = pa.ipc.IpcWriteOptions(compression="zstd")
-    with pa.OSFile(str(dst), "wb") as sink, pa.ipc.new_file(sink, rest.schema, options=options) as out:
+    with (
+        pa.OSFile(str(dst), "wb") as sink,
+        pa.ipc.new_file(sink, rest.schema, options=options) as out,
+    ):
         out.write_table(rest)
     return dst
