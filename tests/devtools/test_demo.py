@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from taxi_etl import source
-from taxi_etl.devtools import demo, tlc_mirror, tlc_sample
+from taxi_etl.devtools import demo, sample, tlc_mirror, tlc_sample
 from taxi_etl.devtools.demo import MonthSet
 from taxi_etl.devtools.mirror import serve
 from taxi_etl.devtools.tlc_mirror import TlcSet
@@ -40,6 +40,21 @@ def test_months_are_written_in_the_release_layout_with_their_variants(tmp_path: 
     _, yellow_jan = _header_and_first_row(tmp_path / source.release_path("yellow", 2021, 1))
     assert yellow_mar.split(",")[0] in {"1.0", "2.0"}  # codes as floats, as in 2021-06
     assert yellow_jan.split(",")[0] in {"1", "2"}
+
+
+def test_course_months_come_in_their_months_form(tmp_path: Path) -> None:
+    """fhvhv 2021-01 in the TLC's header and 2021-06 in the mirror's other one; green
+    2020-10 with CRLF line ends, as the mirror's real files (tests/devtools/
+    test_course_files.py)."""
+    sets = [MonthSet(Colour.fhvhv, 2021, (1, 6)), MonthSet(Colour.green, 2020, (9, 10))]
+    demo.write_months(tmp_path, sets, rows=60)
+    jan, _ = _header_and_first_row(tmp_path / source.release_path("fhvhv", 2021, 1))
+    jun, _ = _header_and_first_row(tmp_path / source.release_path("fhvhv", 2021, 6))
+    assert jan.split(",") == sample.HEADERS["fhvhv_2019"] and jan.startswith("hvfhs_license")
+    assert jun.split(",") == sample.HEADERS["fhvhv"] and jun.endswith(",Affiliated_base_number")
+    for month, eol in [(9, b"\n"), (10, b"\r\n")]:
+        data = gzip.decompress((tmp_path / source.release_path("green", 2020, month)).read_bytes())
+        assert data.count(eol) == data.count(b"\n") == 21  # the header and 20 rows
 
 
 def test_rows_per_set_and_existing_files_are_kept(tmp_path: Path) -> None:

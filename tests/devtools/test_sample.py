@@ -31,7 +31,10 @@ EXPECTED_HEADERS = {
     "SR_Flag,Affiliated_base_number",
     "fhv_2019": "dispatching_base_num,pickup_datetime,dropoff_datetime,PULocationID,"
     "DOLocationID,SR_Flag",
-    "fhvhv": "hvfhs_license_num,dispatching_base_num,pickup_datetime,dropoff_datetime,"
+    # The course mirror's 2021-06 (../shared/real-tlc/course); the TLC's form before it.
+    "fhvhv": "dispatching_base_num,pickup_datetime,dropoff_datetime,PULocationID,"
+    "DOLocationID,SR_Flag,Affiliated_base_number",
+    "fhvhv_2019": "hvfhs_license_num,dispatching_base_num,pickup_datetime,dropoff_datetime,"
     "PULocationID,DOLocationID,SR_Flag",
 }
 METADATA = {
@@ -64,16 +67,17 @@ INT_COLUMNS = {
         "trip_type",
     ],
     "fhv": ["PUlocationID", "DOlocationID", "SR_Flag"],
-    "fhvhv": ["PULocationID", "DOLocationID", "SR_Flag"],
+    "fhvhv": ["PULocationID", "DOLocationID"],  # SR_Flag is N/Y in the 2021-06 form
+    "fhvhv_2019": ["PULocationID", "DOLocationID", "SR_Flag"],
 }
 DATETIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
-def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def read_rows(path: Path, eol: str = "\n") -> tuple[list[str], list[list[str]]]:
     with gzip.open(path, "rt", newline="") as f:
         text = f.read()
-    assert text.endswith("\n")
-    header, *lines = text[:-1].split("\n")
+    assert text.endswith(eol) and text.count("\n") == text.count(eol)
+    header, *lines = text[: -len(eol)].split(eol)
     return header.split(","), [line.split(",") for line in lines]
 
 
@@ -92,7 +96,7 @@ def months(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-@pytest.mark.parametrize("key", ["yellow", "green", "fhv", "fhv_2019", "fhvhv"])
+@pytest.mark.parametrize("key", ["yellow", "green", "fhv", "fhv_2019", "fhvhv", "fhvhv_2019"])
 def test_header_is_exact_per_variant(tmp_path: Path, key: str) -> None:
     colour = key.split("_")[0]
     path = tmp_path / "m.csv.gz"
@@ -117,12 +121,54 @@ def test_row_count_and_valid_gzip(months: dict[str, Path], key: str) -> None:
 def test_missing_metadata_tail(months: dict[str, Path], key: str) -> None:
     header, rows = read_rows(months[key])
     n_tail = sample.missing_metadata_count(ROWS, key)
-    assert n_tail == ROWS * 3 // 100
+    assert n_tail == ROWS * 3 // 100 == sample.missing_metadata_count(ROWS, key, 2020, 1)
+    assert sorted(sample.missing_metadata_columns(key, 2020, 1)) == sorted(METADATA[key])
     cols = [header.index(c) for c in METADATA[key]]
     for i, row in enumerate(rows):
         in_tail = i >= ROWS - n_tail
         assert all((row[c] == "") == in_tail for c in cols), (i, row)
         assert row[header.index("PULocationID")] != ""  # locations survive in the tail
+        assert row[header.index("congestion_surcharge")] != ""  # before 2020-10, kept
+
+
+@pytest.mark.parametrize(("month", "share"), [(10, (42_510, 95_120)), (11, (3, 100))])
+def test_green_tail_from_2020_10(tmp_path: Path, month: int, share: tuple[int, int]) -> None:
+    """From 2020-10 the tail also lacks congestion_surcharge, and has the real share
+    where a real month was seen (2020-10: 44.7 %); other months keep 3 %."""
+    path = tmp_path / "m.csv.gz"
+    sample.generate_month(path, "green", 2020, month, ROWS, seed=month)
+    header, rows = read_rows(path, "\r\n")
+    n_tail = sample.missing_metadata_count(ROWS, "green", 2020, month)
+    assert n_tail == ROWS * share[0] // share[1]
+    empty = sample.missing_metadata_columns("green", 2020, month)
+    assert sorted(empty) == sorted([*METADATA["green"], "congestion_surcharge"])
+    cols = [header.index(c) for c in empty]
+    for i, row in enumerate(rows):
+        assert all((row[c] == "") == (i >= ROWS - n_tail) for c in cols), (i, row)
+
+
+def test_green_from_2020_10_values_are_the_real_files(tmp_path: Path) -> None:
+    """As the real green 2020-10: distances always with two decimals (``.00``), refunds
+    as negative amounts with payment 3 or 4, and a tail whose clock is on the minute,
+    fares have cents, with no extra or MTA tax and a tip of 2.75 in most rows."""
+    path = tmp_path / "m.csv.gz"
+    sample.generate_month(path, "green", 2020, 11, ROWS, seed=11)
+    header, rows = read_rows(path, "\r\n")
+    col = {name: header.index(name) for name in header}
+    n_tail = sample.missing_metadata_count(ROWS, "green", 2020, 11)
+    main, tail = rows[: ROWS - n_tail], rows[ROWS - n_tail :]
+    distances = {r[col["trip_distance"]] for r in rows}
+    assert ".00" in distances and all(re.fullmatch(r"(\d+)?\.\d\d", d) for d in distances)
+    refunds = [r for r in main if r[col["total_amount"]].startswith("-")]
+    assert 0.001 * len(main) < len(refunds) < 0.01 * len(main)
+    assert {r[col["payment_type"]] for r in refunds} == {"3", "4"}
+    assert all(r[col["fare_amount"]].startswith("-") for r in refunds)
+    assert all(r[col["improvement_surcharge"]] == "-0.3" for r in refunds)
+    assert sum(r[col["lpep_pickup_datetime"]].endswith(":00") for r in tail) > 0.98 * n_tail
+    assert sum(r[col["extra"]] == r[col["mta_tax"]] == "0" for r in tail) > 0.98 * n_tail
+    assert 0.9 < sum(r[col["tip_amount"]] == "2.75" for r in tail) / n_tail < 0.95
+    cents = sum(bool(re.fullmatch(r"\d+\.\d\d", r[col["fare_amount"]])) for r in tail)
+    assert cents > 0.8 * n_tail
 
 
 def test_ehail_fee_always_empty(months: dict[str, Path]) -> None:
@@ -169,12 +215,13 @@ def test_decimal_formats_mix_like_the_real_files(months: dict[str, Path], key: s
 
 
 @pytest.mark.parametrize(("as_floats", "pattern"), [(False, r"\d+"), (True, r"\d+\.0")])
-@pytest.mark.parametrize("colour", ["yellow", "green", "fhv", "fhvhv"])
-def test_integer_code_style(tmp_path: Path, colour: str, as_floats: bool, pattern: str) -> None:
+@pytest.mark.parametrize("key", ["yellow", "green", "fhv", "fhvhv", "fhvhv_2019"])
+def test_integer_code_style(tmp_path: Path, key: str, as_floats: bool, pattern: str) -> None:
     path = tmp_path / "m.csv.gz"
-    sample.generate_month(path, colour, 2021, 6, 2_000, ints_as_floats=as_floats)
-    header, rows = read_rows(path)
-    for name in INT_COLUMNS[colour]:
+    colour = key.split("_")[0]
+    sample.generate_month(path, colour, 2021, 6, 2_000, header=key, ints_as_floats=as_floats)
+    header, rows = read_rows(path, sample.line_end(colour, 2021, 6))
+    for name in INT_COLUMNS[key]:
         texts = {r[header.index(name)] for r in rows} - {""}
         assert texts and all(re.fullmatch(pattern, t) for t in texts), (name, sorted(texts)[:5])
 
@@ -206,6 +253,25 @@ def test_outside_month_count_rule() -> None:
     assert sample.outside_month_count(1) == 0
     assert sample.outside_month_count(2) == 1
     assert sample.outside_month_count(1_369_765) == 684  # about 0.05 %
+    assert sample.outside_month_count(95_120, "green", 2020, 10) == 9  # the real month's
+    assert sample.outside_month_count(95_120, "green", 2020, 11) == 47  # no evidence: 0.05 %
+
+
+def test_green_2020_10_pickups_outside_are_the_real_kinds(tmp_path: Path) -> None:
+    """As the real month's 9: two minutes before it, two on 2008-12-31/2009-01-01, five
+    early in the next month, and none in the tail."""
+    rows = 95_120
+    path = tmp_path / "m.csv.gz"
+    sample.generate_month(path, "green", 2020, 10, rows, seed=10, compresslevel=1)
+    _, lines = read_rows(path, "\r\n")
+    outside = [(i, r[1]) for i, r in enumerate(lines) if not r[1].startswith("2020-10")]
+    assert len(outside) == sample.outside_month_count(rows, "green", 2020, 10) == 9
+    assert max(i for i, _ in outside) < rows - sample.missing_metadata_count(
+        rows, "green", 2020, 10
+    )
+    days = sorted(p[:10] for _, p in outside)
+    assert all(d in ("2008-12-31", "2009-01-01") for d in days[:2])
+    assert days[2:4] == ["2020-09-30"] * 2 and days[4:] == ["2020-11-01"] * 5
 
 
 def test_fhv_values(months: dict[str, Path]) -> None:
@@ -247,10 +313,39 @@ def test_fhvhv_values(months: dict[str, Path]) -> None:
 def test_fhvhv_licences_follow_the_years(tmp_path: Path) -> None:
     """Juno left in 2019 and Via in 2021-11; shared rides all but stopped in 2020-03."""
     path = tmp_path / "m.csv.gz"
-    sample.generate_month(path, "fhvhv", 2022, 3, 3_000)
+    sample.generate_month(path, "fhvhv", 2022, 3, 3_000, header="fhvhv_2019")
     _, rows = read_rows(path)
     assert {r[0] for r in rows} == {"HV0003", "HV0005"}
     assert sum(r[6] == "1" for r in rows) < 0.03 * 3_000
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "key"),
+    [(2019, 2, "fhvhv_2019"), (2021, 1, "fhvhv_2019"), (2021, 5, "fhvhv_2019"),
+     (2021, 6, "fhvhv"), (2022, 3, "fhvhv")],
+)  # fmt: skip
+def test_fhvhv_form_follows_the_month(tmp_path: Path, year: int, month: int, key: str) -> None:
+    """The mirror's 2021-01 has the TLC's header (its head is printed in the course's
+    05-batch notebook), its 2021-06 the other (the real head in ../shared/real-tlc)."""
+    assert sample.default_header("fhvhv", year, month) == key
+    path = tmp_path / "m.csv.gz"
+    sample.generate_month(path, "fhvhv", year, month, 3_000)
+    header, _ = read_rows(path)
+    assert ",".join(header) == EXPECTED_HEADERS[key]
+
+
+def test_fhvhv_2021_06_form_values(tmp_path: Path) -> None:
+    """No licence; SR_Flag N, or Y for a shared request; Affiliated_base_number the
+    dispatching base for Uber's bases, empty for Lyft's (and Via's until 2021-11)."""
+    path = tmp_path / "m.csv.gz"
+    sample.generate_month(path, "fhvhv", 2022, 3, 3_000)
+    _, rows = read_rows(path)
+    base, sr, affiliated = 0, 5, 6
+    assert {r[sr] for r in rows} == {"N", "Y"}
+    assert sum(r[sr] == "Y" for r in rows) < 0.03 * 3_000
+    assert all(r[affiliated] in ("", r[base]) for r in rows)
+    assert {r[base] for r in rows if not r[affiliated]} == {"B02510"}  # Lyft; Via is gone
+    assert 0.65 < sum(r[affiliated] != "" for r in rows) / 3_000 < 0.8  # Uber's share
 
 
 def test_deterministic_per_seed(tmp_path: Path) -> None:
@@ -304,6 +399,8 @@ def test_write_mirror_layout(tmp_path: Path) -> None:
         {"header": "fhv_2019"},
         {"colour": "fhvhv", "header": "fhv"},
         {"colour": "fhv", "header": "fhvhv"},
+        {"colour": "fhv", "header": "fhvhv_2019"},
+        {"colour": "fhvhv", "header": "fhv_2019"},
         {"month": 13},
         {"rows": -1},
         {"compresslevel": 10},
