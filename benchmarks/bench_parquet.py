@@ -7,7 +7,8 @@ reuses), because that is what a user pays per month:
 * ``project``:   ``python -m taxi_etl convert --colour fhvhv SRC DST`` (the CLI);
 * ``duckdb``:    ``python -c`` with the duckdb package, one ``COPY (SELECT <casts> FROM
   read_parquet(SRC)) TO DST (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL <the
-  project's level for parquet input>)``.
+  project's level for parquet input>)``;
+  ``duckdb-1thread`` is the same with ``SET threads = 1`` (not in the default set).
   The casts are generated from the project's schema (``for_colour("fhvhv")`` resolved
   against the file's own column names): every canonical column cast to its kind's type
   (int BIGINT, float DOUBLE, str VARCHAR, ts TIMESTAMP), a column the file lacks as a
@@ -21,13 +22,18 @@ The tools alternate within each repetition (and the order rotates between repeti
 so a burst of load elsewhere on the machine hits all of them alike; medians are reported
 with the spread. Months are generated once by :mod:`taxi_etl.devtools.tlc_sample` (fhvhv
 2024-01: ns metadata on microsecond timestamps, int32 location ids, large_string text)
-into a cache directory and reused. Both outputs of each month are read back with pyarrow
-and compared (rows, exact sums in hundredths, out-of-month flags, schema, nulls per
-column), so the two tools are shown to have done the same work. Results go to stdout as a
-table per month and to a JSON file.
+into a cache directory and reused while their spec and the generator's sources are
+unchanged. ``fhvhv-20m-1rg`` is a real-size month as the TLC publishes it, 20 M rows in
+ONE row group, zstd (:mod:`tlc_onegroup` builds it from the generator's values); DuckDB
+takes about 1.5 min and 10 GB on it, so it runs ``--large-reps`` times (default 1). Both
+outputs of each month are read back with pyarrow and compared (rows, exact sums in
+hundredths, out-of-month flags, schema, nulls per column), so the tools are shown to have
+done the same work. Results go to stdout as a table per month and to a JSON file.
 
-    python benchmarks/bench_parquet.py                    # 1 M and 4 M rows, 3 repetitions
+    python benchmarks/bench_parquet.py                    # 1 M, 4 M (3 reps), 20 M (1 rep)
     python benchmarks/bench_parquet.py --quick            # 1 M rows only, 2 repetitions
+    python benchmarks/bench_parquet.py --files fhvhv-20m-1rg --large-reps 3 \
+        --tools read-only project duckdb duckdb-1thread
     python benchmarks/bench_parquet.py --files fhvhv-4m --tools project duckdb --show-sql
 """
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -53,7 +60,14 @@ from bench_transform import ROOT, Run, measure
 
 TARGET_FLATNESS = 1.2  # project peak RSS, 4 M-row month over the 1 M-row month
 TARGET_RSS_MB = 300.0
+LARGE_ROWS = 10_000_000  # months from this size run --large-reps times
 CHECK_SUMS = ("base_passenger_fare", "trip_miles", "driver_pay")
+#: What a cached month is made by (and tlc_onegroup.py for one-group months): a change to
+#: any of them regenerates it.
+GENERATOR_SOURCES = tuple(
+    ROOT / "src" / "taxi_etl" / "devtools" / f"tlc_{m}.py"
+    for m in ("sample", "months", "values", "draws", "eras")
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,8 @@ class MonthSpec:
     month: int
     rows: int
     seed: int = 1
-    row_group_rows: int = 1 << 20  # as the real files (pyarrow's default)
+    row_group_rows: int = 1 << 20  # pyarrow's default
+    one_group: bool = False  # the whole month in one row group, as the TLC's files
 
     @property
     def file_name(self) -> str:
@@ -74,9 +89,15 @@ FILES: dict[str, MonthSpec] = {
     "fhvhv-1m": MonthSpec("fhvhv", 2024, 1, 1_000_000),
     # The issue's "4 M-row fhvhv month": streaming should keep the peak RSS flat.
     "fhvhv-4m": MonthSpec("fhvhv", 2024, 1, 4_000_000),
+    # Issue item 9: a real-size month, one row group (benchmarks/tlc_onegroup.py).
+    "fhvhv-20m-1rg": MonthSpec(
+        "fhvhv", 2024, 1, 20_000_000, row_group_rows=20_000_000, one_group=True
+    ),
 }
-TOOLS = ("read-only", "project", "duckdb")
+TOOLS = ("read-only", "project", "duckdb", "duckdb-1thread")
+DEFAULT_TOOLS = ("read-only", "project", "duckdb")
 BASELINE = "duckdb"
+DUCKDB_THREADS = {"duckdb-1thread": "1"}  # else --duckdb-threads or DuckDB's default
 
 #: DuckDB's type for each canonical kind (taxi_etl.schemas.Kind values).
 DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "ts": "TIMESTAMP"}
@@ -109,30 +130,47 @@ print(json.dumps(dict(zip(names, map(str, row)))))
 """
 
 
+def generator_id(spec: MonthSpec) -> str:
+    """A digest of the generator's sources, so a cached month made by older code is redone."""
+    digest = hashlib.sha256()
+    extra = (Path(__file__).with_name("tlc_onegroup.py"),) if spec.one_group else ()
+    for path in (*GENERATOR_SOURCES, *extra):
+        if path.exists():  # a module merged away changes the digest too
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def ensure_month(cache: Path, name: str, spec: MonthSpec) -> tuple[Path, dict[str, Any]]:
     """The month's parquet in the cache and the generator's truth about it, generated only
     if missing or made differently."""
     path = cache / name / spec.file_name
     meta = path.with_suffix(".json")
-    want = asdict(spec)
+    want = {"spec": asdict(spec), "generator": generator_id(spec)}
     if path.exists() and meta.exists():
         saved = json.loads(meta.read_text())
-        if saved.get("spec") == want:
+        if {k: saved.get(k) for k in want} == want:
             return path, dict(saved["truth"])
     from taxi_etl.devtools import tlc_sample
 
     print(f"generating {name}: {spec.rows:,} {spec.dataset} rows -> {path}", flush=True)
     t0 = time.perf_counter()
-    truth = tlc_sample.generate_month(
-        path,
-        spec.dataset,
-        spec.year,
-        spec.month,
-        spec.rows,
-        seed=spec.seed,
-        row_group_rows=spec.row_group_rows,
-    )
-    meta.write_text(json.dumps({"spec": want, "truth": asdict(truth)}))
+    if spec.one_group:
+        from tlc_onegroup import generate_one_group
+
+        truth = generate_one_group(
+            path, spec.dataset, spec.year, spec.month, spec.rows, seed=spec.seed
+        )
+    else:
+        truth = tlc_sample.generate_month(
+            path,
+            spec.dataset,
+            spec.year,
+            spec.month,
+            spec.rows,
+            seed=spec.seed,
+            row_group_rows=spec.row_group_rows,
+        )
+    meta.write_text(json.dumps({**want, "truth": asdict(truth)}))
     print(f"  {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f}s", flush=True)
     return path, asdict(truth)
 
@@ -186,8 +224,8 @@ def command(tool: str, spec: MonthSpec, src: Path, dst: Path, sql: str, threads:
     py = [sys.executable]
     if tool == "project":
         return [*py, "-m", "taxi_etl", "convert", "--colour", spec.dataset, str(src), str(dst)]
-    if tool == "duckdb":
-        return [*py, "-c", _DUCKDB, sql, threads]
+    if tool.startswith("duckdb"):
+        return [*py, "-c", _DUCKDB, sql, DUCKDB_THREADS.get(tool, threads)]
     if tool == "read-only":
         return [*py, "-c", _READ_ONLY, str(src)]
     raise ValueError(tool)
@@ -311,7 +349,8 @@ def bench_file(
     sequence: list[str] = []  # the order the runs happened in
     with tempfile.TemporaryDirectory(prefix="bench-parquet-") as tmp:
         dsts = {t: Path(tmp) / f"{t}.parquet" for t in tools if t != "read-only"}
-        sql = duckdb_sql(src, dsts.get("duckdb", Path(tmp) / "duckdb.parquet"), spec.dataset)
+        sqls = {t: duckdb_sql(src, dsts[t], spec.dataset) for t in tools if t.startswith("duckdb")}
+        sql = duckdb_sql(src, dsts.get(BASELINE, Path(tmp) / "duckdb.parquet"), spec.dataset)
         if show_sql:
             print(f"\n-- {name}: the generated DuckDB statement\n{sql};\n", flush=True)
         for rep in range(reps):
@@ -320,14 +359,16 @@ def bench_file(
                 dst = dsts.get(tool)
                 if dst is not None:
                     dst.unlink(missing_ok=True)
-                argv = command(tool, spec, src, dst or Path(os.devnull), sql, threads)
+                argv = command(
+                    tool, spec, src, dst or Path(os.devnull), sqls.get(tool, sql), threads
+                )
                 run = measure(argv, dst, env)
                 runs[tool].append(run)
                 sequence.append(tool)
                 if dst is not None:
                     outputs[tool] = dst
                 print(
-                    f"  {name:9} {tool:9} rep {len(runs[tool])}: {run.wall_s:7.2f}s "
+                    f"  {name:13} {tool:14} rep {len(runs[tool])}: {run.wall_s:7.2f}s "
                     f"{run.cpu_s:6.2f} CPU s {run.peak_rss_mb:7.0f} MB",
                     flush=True,
                 )
@@ -357,10 +398,13 @@ def bench_file(
     }
     import pyarrow.parquet as pq
 
+    footer = pq.read_metadata(src)
     return {
         "spec": asdict(spec),
+        "reps": reps,
         "src_bytes": src.stat().st_size,
-        "src_row_groups": pq.read_metadata(src).num_row_groups,
+        "src_row_groups": footer.num_row_groups,
+        "src_codec": footer.row_group(0).column(0).compression.lower(),
         "truth": truth,
         "duckdb_sql": sql,
         "median": med,
@@ -384,7 +428,8 @@ def table(name: str, r: dict[str, Any]) -> str:
     lines = [
         f"### {name}: {spec['dataset']} {spec['year']}-{spec['month']:02}, {spec['rows']:,} rows, "
         f"{r['src_row_groups']} row group(s) of up to {spec['row_group_rows']:,} rows, "
-        f"{r['src_bytes'] / 1e6:.1f} MB snappy parquet",
+        f"{r['src_bytes'] / 1e6:.1f} MB {r.get('src_codec', '?')} parquet, "
+        f"medians of {r.get('reps', '?')}",
         "",
         f"| tool | wall s, median (min-max) | /{BASELINE} | CPU s | /{BASELINE} CPU "
         "| peak RSS MB, median (min-max) | output MB |",
@@ -440,6 +485,49 @@ def flatness_line(flat: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def real_size(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Issue item 9 on the one-row-group month: project peak RSS <= TARGET_RSS_MB and
+    project wall time below DuckDB's (each DuckDB variant measured)."""
+    r = next((r for r in results.values() if r["spec"]["one_group"]), None)
+    if r is None or "project" not in r["median"]:
+        return None
+    med = r["median"]
+    p = med["project"]
+    out: dict[str, Any] = {
+        "rows": r["spec"]["rows"],
+        "project_rss_mb": p["peak_rss_mb"],
+        "rss_met": p["peak_rss_max_mb"] <= TARGET_RSS_MB,
+        "project_wall_s": p["wall_s"],
+        "vs": {},
+    }
+    for tool, m in med.items():
+        if tool.startswith("duckdb"):
+            out["vs"][tool] = {
+                "wall_s": m["wall_s"],
+                "wall_ratio": _div(p["wall_s"], m["wall_s"]),
+                "rss_mb": m["peak_rss_mb"],
+                "rss_ratio": _div(p["peak_rss_mb"], m["peak_rss_mb"]),
+                "met": p["wall_max_s"] < m["wall_min_s"],
+            }
+    return out
+
+
+def real_size_line(real: dict[str, Any]) -> str:
+    worst = "met" if real["rss_met"] else "NOT met"
+    parts = [
+        f"Real size ({real['rows']:,} rows, one row group): project peak RSS "
+        f"{real['project_rss_mb']:.0f} MB (target <= {TARGET_RSS_MB:.0f} MB on every run: "
+        f"{worst}), wall {real['project_wall_s']:.2f}s"
+    ]
+    for tool, v in real["vs"].items():
+        ok = "met" if v["met"] else "NOT met"
+        parts.append(
+            f"{v['wall_ratio']:.2f}x {tool}'s {v['wall_s']:.2f}s (slowest project run under "
+            f"the fastest {tool} run: {ok}), RSS {v['rss_ratio']:.3f}x its {v['rss_mb']:.0f} MB"
+        )
+    return "; ".join(parts) + "."
+
+
 def duckdb_settings(threads: str) -> dict[str, str]:
     """DuckDB's effective settings in a fresh connection, as the measured process gets them."""
     out = subprocess.run(
@@ -453,14 +541,21 @@ def duckdb_settings(threads: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="+", choices=list(FILES), default=list(FILES))
-    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(DEFAULT_TOOLS))
     parser.add_argument("--reps", type=int, default=3, help="repetitions per tool and month")
+    parser.add_argument(
+        "--large-reps",
+        type=int,
+        default=1,
+        help=f"repetitions for months of {LARGE_ROWS:,} rows or more (default %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true", help="fhvhv-1m only, 2 repetitions")
     parser.add_argument(
         "--row-group-rows",
         type=int,
         default=MonthSpec.row_group_rows,
-        help="rows per row group of the generated months (default %(default)s, as the TLC's)",
+        help="rows per row group of the generated months but the one-group ones "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--duckdb-threads", type=int, help="SET threads for DuckDB (default: DuckDB's own)"
@@ -474,7 +569,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.files, args.reps = ["fhvhv-1m"], 2
     threads = "default" if args.duckdb_threads is None else str(args.duckdb_threads)
-    specs = {n: dataclasses.replace(FILES[n], row_group_rows=args.row_group_rows) for n in FILES}
+    specs = {
+        n: s if s.one_group else dataclasses.replace(s, row_group_rows=args.row_group_rows)
+        for n, s in FILES.items()
+    }
+    reps = {n: args.large_reps if s.rows >= LARGE_ROWS else args.reps for n, s in specs.items()}
+    t_start = time.perf_counter()
 
     import pyarrow
 
@@ -484,13 +584,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results = {
         name: bench_file(
-            name, specs[name], *months[name], list(args.tools), args.reps, threads, args.show_sql
+            name, specs[name], *months[name], list(args.tools), reps[name], threads, args.show_sql
         )
         for name in args.files
     }
     load_after = os.getloadavg()
+    total_s = time.perf_counter() - t_start
     flat = flatness(results)
-    report = {
+    real = real_size(results)
+    report: dict[str, Any] = {
         "started": started,
         "machine": {
             "cpus": os.cpu_count(),
@@ -502,10 +604,12 @@ def main(argv: list[str] | None = None) -> int:
             "load_avg_after": load_after,
         },
         "duckdb": {"threads_requested": threads, "settings": settings},
-        "reps": args.reps,
+        "reps": {name: reps[name] for name in args.files},
         "tools": list(args.tools),
+        "total_s": total_s,
         "files": results,
         "rss_flatness": flat,
+        "real_size": real,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str))
@@ -518,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
             print()
     if flat is not None:
         print(flatness_line(flat))
+    if real is not None:
+        print(real_size_line(real))
     if settings:
         how = "its default" if threads == "default" else "--duckdb-threads"
         print(
@@ -526,9 +632,10 @@ def main(argv: list[str] | None = None) -> int:
             f"preserve_insertion_order {settings['preserve_insertion_order']}."
         )
     print(
-        f"medians of {args.reps} runs; whole-process wall time and peak RSS (wait4), imports "
+        "medians of each month's runs; whole-process wall time and peak RSS (wait4), imports "
         f"included; ratios are tool/{BASELINE} (< 1 means faster or smaller than DuckDB). "
-        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}. JSON: {args.out}"
+        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"{total_s / 60:.1f} min in all (generation included). JSON: {args.out}"
     )
     checks = [r["check"]["ok"] for r in results.values() if r["check"] is not None]
     return 0 if all(checks) else 1
