@@ -111,9 +111,9 @@ def test_convert_says_what_it_left_out(
     said = capsys.readouterr().out
     assert "source columns not loaded: rate_code_id" in said
     assert "not in the file (null):" in said and "RatecodeID" in said
-    assert "kept as the source wrote them, in o.extra.arrow: rate_code_id (" in said
+    assert "kept as the source wrote them, in _o.extra.arrow: rate_code_id (" in said
     assert "warning: unknown_columns" in said
-    assert (tmp_path / "o.parquet").exists() and (tmp_path / "o.extra.arrow").exists()
+    assert (tmp_path / "o.parquet").exists() and (tmp_path / "_o.extra.arrow").exists()
 
 
 def test_convert_applies_runs_fail_checks_and_writes_nothing(

@@ -61,7 +61,7 @@ class Converted:
 
     @property
     def extra(self) -> Path:
-        return self.dst.with_name(self.dst.name.removesuffix(".parquet") + ".extra.arrow")
+        return self.dst.with_name("_" + self.dst.name.removesuffix(".parquet") + ".extra.arrow")
 
 
 class Conversions:

@@ -8,6 +8,7 @@ with ground truth computed from its own arrays, never by reading the file back.
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
 from pathlib import Path
@@ -133,6 +134,26 @@ def test_what_the_partition_leaves_out_is_listed(lake: dict) -> None:
     table = pq.read_table(path, columns=["PULocationID", "pickup_longitude"])
     assert table["PULocationID"].null_count == table.num_rows  # coordinates instead
     assert table["pickup_longitude"].null_count < table.num_rows
+
+
+def test_what_the_partition_cannot_hold_is_kept_beside_it(lake: dict) -> None:
+    """2009's codes with no data-dictionary value are null in the partition, and kept as
+    the TLC wrote them, row for row, in _data.extra.arrow."""
+    _, stats, path = lake["yellow", 2009, 1]
+    kept = pa.ipc.open_file(str(transform.extra_path(path))).read_all()
+    data = pq.read_table(path, columns=["payment_type", "VendorID"])
+    assert kept.num_rows == data.num_rows
+    for raw, canonical in (("Payment_Type", "payment_type"), ("vendor_name", "VendorID")):
+        unmapped = stats.unmapped.get(canonical, {})
+        values = kept[raw] if raw in kept.column_names else pa.nulls(kept.num_rows)
+        assert len(values) - values.null_count == sum(unmapped.values()), raw
+        counted = {v: n for v, n in collections.Counter(values.to_pylist()).items() if v}
+        assert counted == unmapped, raw
+        # Where a value is kept, the partition holds null.
+        where = pc.is_valid(values)
+        assert pc.all(pc.is_null(pc.filter(data[canonical], where))).as_py() in (True, None)
+    _, _, path = lake["yellow", 2024, 1]
+    assert not transform.extra_path(path).exists()  # nothing to keep: no file
 
 
 def test_a_dropoff_in_3019_is_kept_and_counted(lake: dict) -> None:

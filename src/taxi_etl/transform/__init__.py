@@ -67,7 +67,7 @@ def convert(
 ) -> TransformStats:
     """Transform one TLC file (the course's csv.gz, the TLC's parquet or its original
     csv, plain or gzip) into one canonical parquet file at ``dst``, atomically, and
-    what the partition cannot hold into `extra` (default: ``NAME.extra.arrow`` beside
+    what the partition cannot hold into `extra` (default: ``_NAME.extra.arrow`` beside
     ``dst``), only if there is any.
 
     Without a year and month (nor a TLC file name to take them from), pickups are not
@@ -80,7 +80,7 @@ def convert(
     schema = for_colour(colour)
     if is_parquet(src):
         return convert_parquet(
-            src, dst, schema, bounds, compression=compression, progress=progress
+            src, dst, schema, bounds, compression=compression, extra_path=extra, progress=progress
         )
     return convert_csv(
         src,

@@ -7,10 +7,11 @@ source wrote it, row for row with the partition (null where the partition holds 
 value), so nothing is lost and a later schema can take it in without a download.
 
 It is an Arrow IPC file (zstd), written only when there is something to keep: ``_extra.
-arrow`` beside a partition's ``data.parquet``, ``NAME.extra.arrow`` beside ``convert``'s
+arrow`` beside a partition's ``data.parquet``, ``_NAME.extra.arrow`` beside ``convert``'s
 ``NAME.parquet``. Not a ``.parquet`` file, so no glob over a dataset's ``*.parquet``
-(DuckDB, BigQuery, pyarrow) mistakes it for trips; pyarrow, pandas
-(``read_feather``), Polars and DuckDB read it.
+(DuckDB, BigQuery) mistakes it for trips, and named with a leading ``_``, which
+``pyarrow.dataset`` discovery over a folder skips; pyarrow, pandas (``read_feather``),
+Polars and DuckDB read it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _CHUNK = 1 << 16  # rows of nulls written at a time before the first value
 
 def extra_path(dst: Path) -> Path:
     """Where ``convert`` keeps what ``dst`` cannot hold."""
-    return dst.with_name(f"{dst.stem}.extra.arrow")
+    return dst.with_name(f"_{dst.stem}.extra.arrow")
 
 
 def extra_schema(cmap: ColumnMap, types: Mapping[str, pa.DataType]) -> pa.Schema:

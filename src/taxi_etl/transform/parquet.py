@@ -37,6 +37,7 @@ from taxi_etl.transform.conform import (
     memory_pool,
     new_stats,
 )
+from taxi_etl.transform.extra import ExtraWriter, extra_schema
 from taxi_etl.transform.writer import PARQUET_ZSTD_LEVEL, RowGroups, staged, writer_options
 
 BATCH_ROWS = 1 << 16  # rows decoded and conformed at a time
@@ -104,30 +105,39 @@ def convert_parquet(
     bounds: Bounds | None,
     *,
     compression: str,
+    extra_path: Path,
     progress: Callable[[int], None] | None = None,
     batch_rows: int = BATCH_ROWS,
     group_bytes: int = GROUP_BYTES,
 ) -> TransformStats:
-    """One TLC parquet file into one canonical parquet file at ``dst``, atomically."""
+    """One TLC parquet file into one canonical parquet file at ``dst``, atomically, and
+    what it cannot hold into ``extra_path`` (only if there is any)."""
     mem = memory_pool()
     source = _Source(src, mem)
+    extra: ExtraWriter | None = None
     try:
-        cmap = schema.resolve(source.reader.schema_arrow.names)
+        file_schema = source.reader.schema_arrow
+        cmap = schema.resolve(file_schema.names)
         stats = new_stats(cmap)
+        types = {f.name: f.type for f in file_schema}
+        extra = ExtraWriter(extra_path, extra_schema(cmap, types))
         options = writer_options(schema, compression, mem, level=PARQUET_ZSTD_LEVEL)
         with (
             staged(dst) as tmp,
             pq.ParquetWriter(tmp, schema.arrow, **options) as pw,
         ):
             groups = RowGroups(pw, schema.arrow, stats, group_bytes, progress, background=True)
-            batches = source.batches(list(cmap.source_to_canonical), batch_rows)
+            # Unknown columns are read too: their values are kept beside the partition.
+            batches = source.batches([*cmap.source_to_canonical, *cmap.unknown], batch_rows)
             try:
                 for batch in batches:
+                    held: dict[str, pa.Array] = {}
                     try:
-                        out = conform(batch, cmap, bounds, stats, memory_pool=mem)
+                        out = conform(batch, cmap, bounds, stats, memory_pool=mem, extra=held)
                     except SchemaError as exc:
                         raise SchemaError(f"{src.name}: {_locate(str(exc), stats.rows)}") from None
-                    del batch
+                    extra.add(batch.num_rows, held)
+                    del batch, held
                     source.release()
                     groups.add([out], out.nbytes)
                 groups.close()
@@ -141,7 +151,10 @@ def convert_parquet(
                 raise
             finally:
                 batches.close()
+        extra.finish()  # once the partition is in place: beside it, never without it
     finally:
+        if extra is not None:
+            extra.abandon()
         source.close()
     stats.bytes = dst.stat().st_size
     return stats
