@@ -16,7 +16,8 @@ ephemeral API in-process, as ``taxi-etl run`` does by default), then measures:
   shape of ``etl_web_to_gcs``), in the same process, so the overhead can be read against
   what Prefect itself costs on this machine at this moment.
 
-The worker configures Prefect as the CLI does (:func:`taxi_etl.embedded.configure`), so
+The worker configures Prefect as the CLI does
+(:func:`taxi_etl.orchestration.embedded.configure`), so
 the second process on the same home shows the warm start.
 
 Every run gets its own download cache and lake, so no run reuses another's work, and
@@ -95,8 +96,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs inside the fresh process: every timing that needs Prefect's state."""
     import asyncio
 
-    from taxi_etl import embedded
     from taxi_etl.cli import running
+    from taxi_etl.orchestration import embedded
 
     out: dict[str, Any] = {"warm_start": embedded.configure()}  # as the CLI does
     t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import DATA_FILE, MANIFEST_FILE, Manifest, partition_key
 from taxi_etl.params import Colour, Partition
 from taxi_etl.schemas import for_colour
+from taxi_etl.settings import Settings
 
 
 def run(**kw: Any) -> Any:
@@ -144,10 +145,16 @@ def test_bad_parameters_write_nothing(
     assert not (workdir / "cache").exists()
 
 
-def test_child_flow_alone_with_the_course_signature(workdir: Path, mirror_url: str) -> None:
-    result = asyncio.run(flows.etl_web_to_gcs(2, 2019, "fhv", source_url=mirror_url))
+def test_child_flow_alone_with_the_course_signature(
+    workdir: Path, mirror_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """etl_web_to_gcs(month, year, colour), its settings from the environment."""
+    monkeypatch.setenv("TAXI_ETL_DTC_URL", mirror_url)
+    result = asyncio.run(flows.etl_web_to_gcs(2, 2019, "fhv"))
     assert result.status == "loaded"
     assert result.rows == MIRROR_MONTHS["fhv"][2]
+    again = asyncio.run(flows.etl_web_to_gcs(2, 2019, "fhv", cfg=Settings(source_url=mirror_url)))
+    assert again.status == "skipped"
 
 
 def test_gcs_lake_by_url_and_by_block(

@@ -1,36 +1,42 @@
 """One month, source -> transform -> lake, as plain functions.
 
-The Prefect child flow wraps each step in a task so the chain shows in the UI; a Dask
-worker or a plain script calls :func:`load_month`, which runs the same steps in one
-place. Either way the data walks source -> transform -> lake once, and only small
-results (a manifest's worth) travel back.
-
-Freshness: before anything is downloaded, the host is asked what it has now (one
-HEAD) and the answer is compared with what the partition's manifest recorded. Only a
-month that is new, was republished, or was written under an older schema is
-downloaded and loaded again. A month the lake holds from the other source is kept
-unless ``force``: the course mirror and the TLC's files differ (rows, columns), so
-switching one silently would change counts a user relies on; either way a month is
-in the lake once.
+:func:`run_month` runs a month's steps in their one order. The Prefect child flow
+passes its steps as tasks, so the chain shows in the UI; a Dask worker or a script
+passes the plain ones. Either way the data walks source -> transform -> lake once, and
+only small results (a manifest's worth) travel back. What to do with a month is
+decided before anything is downloaded (``results.decide``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from taxi_etl import quality, source, transform
 from taxi_etl.lake import DATA_FILE, EXTRA_FILE, Lake, Manifest, open_lake, partition_key
-from taxi_etl.params import Partition
-from taxi_etl.results import MonthResult, MonthStatus, Verdict
-from taxi_etl.schemas import DatasetSchema, for_colour
+from taxi_etl.params import Partition, check_exists
+from taxi_etl.results import MonthResult, MonthStatus, Verdict, decide
+from taxi_etl.schemas import for_colour
 from taxi_etl.settings import Settings
 
-__all__ = ["MonthResult", "MonthStatus", "Transformed", "Verdict", "decide", "load_month"]
+__all__ = [
+    "PLAIN",
+    "MonthResult",
+    "MonthStatus",
+    "Steps",
+    "Transformed",
+    "Verdict",
+    "decide",
+    "load_month",
+    "run_month",
+]
 
 
 @dataclass(frozen=True)
@@ -57,54 +63,6 @@ def probe(part: Partition, cfg: Settings) -> source.Remote:
     """What the host has of the month now; NotPublished if nothing."""
     retries = source.Retries(cfg.download_timeout, cfg.download_attempts)
     return source.probe(url_of(part, cfg), cfg.source, retries)
-
-
-def decide(
-    lake: Lake, part: Partition, remote: source.Remote, cfg: Settings, force: bool
-) -> Verdict:
-    """Load, reload, upgrade, or leave the month as the lake holds it.
-
-    A partition of an older schema version is upgraded in place (its new columns null,
-    or taken from what was kept beside it), unless its source had one of the new
-    columns and nothing kept it: then it is reloaded, from its own source only."""
-    held = lake.loaded(part)
-    if held is None:
-        return Verdict(part, MonthStatus.loaded)
-    if force:
-        return Verdict(part, MonthStatus.reloaded, held, "forced")
-    schema = for_colour(part.colour)
-    version = schema.version
-    older = held.schema_version < version
-    upgrade = Verdict(
-        part, MonthStatus.upgraded, held, f"schema v{held.schema_version} -> v{version}"
-    )
-    if held.source is not cfg.source:
-        why = f"loaded from {held.source.value}; force replaces it with {cfg.source.value}"
-        return upgrade if older else Verdict(part, MonthStatus.kept, held, why)
-    lost = lost_columns(held, schema)
-    if lost:
-        why = f"its source's {', '.join(lost)} has a column now"
-        return Verdict(part, MonthStatus.reloaded, held, why)
-    if remote.same_version(held.source_etag, held.source_last_modified, held.source_bytes):
-        return upgrade if older else Verdict(part, MonthStatus.skipped, held)
-    if remote.known and (held.source_etag or held.source_last_modified):
-        was = held.source_etag or held.source_last_modified
-        now = remote.etag or remote.last_modified
-        return Verdict(part, MonthStatus.reloaded, held, f"republished ({was} -> {now})")
-    if older:  # no version recorded: a reload makes both checks at once
-        return Verdict(part, MonthStatus.reloaded, held, upgrade.reason)
-    return Verdict(part, MonthStatus.reloaded, held, "republished (sha256)", compare_sha=True)
-
-
-def lost_columns(held: Manifest, schema: DatasetSchema) -> list[str]:
-    """Source columns that were not loaded, that the schema now has a column for, whose
-    values nothing kept: the partition's column is null although its source had it."""
-    filled = set(held.stats.get("columns_null_filled", []))
-    return [
-        raw
-        for raw in held.columns_not_loaded
-        if (col := schema.lookup(raw)) is not None and col.name in filled and raw not in held.extra
-    ]
 
 
 def download_path(part: Partition, cfg: Settings) -> Path:
@@ -250,43 +208,93 @@ def upgrade(lake: Lake, verdict: Verdict, cfg: Settings) -> MonthResult:
     )
 
 
-#: Called with a month's check results before they are enforced (the Dask task
-#: publishes them as the same artifact the child flow does).
-OnChecks = Callable[[Partition, list[quality.CheckResult], transform.TransformStats], None]
+Fetch = Callable[[Partition, Settings, source.Remote], Awaitable[source.Download]]
+Transform = Callable[[Partition, source.Download, Settings], Awaitable[Transformed]]
+Check = Callable[[Partition, Transformed], Awaitable[list[quality.CheckResult]]]
+Publish = Callable[
+    [Lake, Verdict, Transformed, list[quality.CheckResult], source.Download, Settings, str | None],
+    Awaitable[MonthResult],
+]
 
 
-def load_month(
+@dataclass(frozen=True)
+class Steps:
+    """How the working steps of a month run; their order is :func:`run_month`'s alone.
+
+    The plain steps (:data:`PLAIN`) are this module's functions, each in a thread: a
+    Dask worker's, a script's. The child flow passes Prefect tasks instead (the course's
+    cached fetch, and the chain in the UI). A ``check`` enforces: a failed *fail* check
+    raises, so nothing is published."""
+
+    fetch: Fetch
+    transform: Transform
+    check: Check
+    publish: Publish
+    log: Callable[[str], None] = logging.getLogger(__name__).info
+
+
+async def _fetch(part: Partition, cfg: Settings, remote: source.Remote) -> source.Download:
+    return await asyncio.to_thread(fetch, part, cfg)
+
+
+async def _transform(part: Partition, download: source.Download, cfg: Settings) -> Transformed:
+    return await asyncio.to_thread(transform_month, part, download, cfg)
+
+
+async def _check(part: Partition, t: Transformed) -> list[quality.CheckResult]:
+    checks = await asyncio.to_thread(check, part, t)
+    quality.enforce(checks, str(part))
+    return checks
+
+
+async def _publish(*args: Any) -> MonthResult:
+    return await asyncio.to_thread(publish, *args)
+
+
+PLAIN = Steps(_fetch, _transform, _check, _publish)
+
+
+async def run_month(
     part: Partition,
     cfg: Settings,
+    steps: Steps = PLAIN,
     *,
     force: bool = False,
     flow_run_id: str | None = None,
-    on_checks: OnChecks | None = None,
     keep_download: bool = True,
 ) -> MonthResult:
-    """Every step for one month, in one process; raises on failure like the child flow.
+    """A month, source -> transform -> lake: probe, decide, fetch, unchanged, transform,
+    check, publish, the one place this order is written. Raises on failure.
 
     Without `keep_download` the download is deleted when the month is done, so a Dask
     worker's disk holds at most the months it is loading, not the whole backfill.
     """
-    lake = open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
-    verdict = decide(lake, part, probe(part, cfg), cfg, force)
+    check_exists(cfg.source, part.colour, [(part.year, part.month)])
+    remote = await asyncio.to_thread(probe, part, cfg)
+    # Off the event loop: a gcs-block:// lake loads a Prefect block synchronously.
+    lake = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)
+    verdict = await asyncio.to_thread(decide, lake, part, remote, cfg, force)
     if not verdict.load:
-        return settle(lake, verdict, cfg)
-    download = fetch(part, cfg)
+        steps.log(f"{part}: {verdict.status}" + (f" ({verdict.reason})" if verdict.reason else ""))
+        return await asyncio.to_thread(settle, lake, verdict, cfg)
+    download = await steps.fetch(part, cfg, remote)
     try:
-        same = unchanged(lake, verdict, download)
+        same = await asyncio.to_thread(unchanged, lake, verdict, download)
         if same is not None:
+            steps.log(f"{part} is unchanged (sha256 {download.sha256[:12]}); skipped")
             return MonthResult.held(lake, Verdict(part, MonthStatus.skipped, same))
-        t = transform_month(part, download, cfg)
+        t = await steps.transform(part, download, cfg)
         try:
-            checks = check(part, t)
-            if on_checks is not None:
-                on_checks(part, checks, t.stats)
-            quality.enforce(checks, str(part))
-            return publish(lake, verdict, t, checks, download, cfg, flow_run_id)
+            checks = await steps.check(part, t)
+            return await steps.publish(lake, verdict, t, checks, download, cfg, flow_run_id)
         finally:
             t.discard()
     finally:
         if not keep_download:
             download.path.unlink(missing_ok=True)
+
+
+def load_month(part: Partition, cfg: Settings, **options: Any) -> MonthResult:
+    """:func:`run_month` with the plain steps, from synchronous code (a script, a
+    benchmark); the same options."""
+    return asyncio.run(run_month(part, cfg, PLAIN, **options))

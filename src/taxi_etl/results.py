@@ -1,5 +1,14 @@
 """What becomes of a month: its status, the small result that travels back to the
-parent run, and the verdict that decides it before anything is downloaded."""
+parent run, and the verdict that decides it before anything is downloaded.
+
+Freshness: before anything is downloaded, the host is asked what it has now (one
+HEAD) and the answer is compared with what the partition's manifest recorded. Only a
+month that is new, was republished, or needs its source for a newer schema is
+downloaded and loaded again. A month the lake holds from another source is kept unless
+``force``: the course mirror and the TLC's files differ (rows, columns), so switching
+one silently would change counts a user relies on; either way a month is in the lake
+once.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,8 @@ from pydantic import BaseModel, Field
 from taxi_etl import source
 from taxi_etl.lake import Lake, Manifest
 from taxi_etl.params import Colour, Partition
+from taxi_etl.schemas import DatasetSchema, for_colour
+from taxi_etl.settings import Settings
 
 
 class MonthStatus(StrEnum):
@@ -92,3 +103,51 @@ class Verdict:
     def work(self) -> bool:
         """Whether the month needs a run: a load, a sha256 comparison or an upgrade."""
         return self.load or self.compare_sha or self.status is MonthStatus.upgraded
+
+
+def decide(
+    lake: Lake, part: Partition, remote: source.Remote, cfg: Settings, force: bool
+) -> Verdict:
+    """Load, reload, upgrade, or leave the month as the lake holds it.
+
+    A partition of an older schema version is upgraded in place (its new columns null,
+    or taken from what was kept beside it), unless its source had one of the new
+    columns and nothing kept it: then it is reloaded, from its own source only."""
+    held = lake.loaded(part)
+    if held is None:
+        return Verdict(part, MonthStatus.loaded)
+    if force:
+        return Verdict(part, MonthStatus.reloaded, held, "forced")
+    schema = for_colour(part.colour)
+    version = schema.version
+    older = held.schema_version < version
+    upgrade = Verdict(
+        part, MonthStatus.upgraded, held, f"schema v{held.schema_version} -> v{version}"
+    )
+    if held.source is not cfg.source:
+        why = f"loaded from {held.source.value}; force replaces it with {cfg.source.value}"
+        return upgrade if older else Verdict(part, MonthStatus.kept, held, why)
+    lost = lost_columns(held, schema)
+    if lost:
+        why = f"its source's {', '.join(lost)} has a column now"
+        return Verdict(part, MonthStatus.reloaded, held, why)
+    if remote.same_version(held.source_etag, held.source_last_modified, held.source_bytes):
+        return upgrade if older else Verdict(part, MonthStatus.skipped, held)
+    if remote.known and (held.source_etag or held.source_last_modified):
+        was = held.source_etag or held.source_last_modified
+        now = remote.etag or remote.last_modified
+        return Verdict(part, MonthStatus.reloaded, held, f"republished ({was} -> {now})")
+    if older:  # no version recorded: a reload makes both checks at once
+        return Verdict(part, MonthStatus.reloaded, held, upgrade.reason)
+    return Verdict(part, MonthStatus.reloaded, held, "republished (sha256)", compare_sha=True)
+
+
+def lost_columns(held: Manifest, schema: DatasetSchema) -> list[str]:
+    """Source columns that were not loaded, that the schema now has a column for, whose
+    values nothing kept: the partition's column is null although its source had it."""
+    filled = set(held.stats.get("columns_null_filled", []))
+    return [
+        raw
+        for raw in held.columns_not_loaded
+        if (col := schema.lookup(raw)) is not None and col.name in filled and raw not in held.extra
+    ]

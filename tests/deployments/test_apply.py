@@ -16,7 +16,7 @@ from deploy_support import ALL, REGISTERED, REPO, deploy, read
 from prefect_server import PREFECT, clean_env
 
 from taxi_etl import deployments
-from taxi_etl.compat import PREFECT_2
+from taxi_etl.orchestration.compat import PREFECT_2
 
 
 def container_defaults(api_url: str) -> dict[str, Any]:

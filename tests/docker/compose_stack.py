@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 from compose_support import Report, report_for, require_docker
 
-from taxi_etl.compat import PREFECT_2
 from taxi_etl.devtools.net import free_port
+from taxi_etl.orchestration.compat import PREFECT_2
 
 REPO = Path(__file__).resolve().parents[2]
 #: The stack of the Prefect line these tests run on (the one installed here): Prefect 2's

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def prefect_line() -> str:
     """The installed Prefect line, naming this run's artifacts (both lines run in CI)."""
-    from taxi_etl.compat import PREFECT_2
+    from taxi_etl.orchestration.compat import PREFECT_2
 
     return "prefect2" if PREFECT_2 else "prefect3"
 

@@ -35,7 +35,7 @@ from compose_stack import (
 )
 from compose_support import REQUIRE_DOCKER
 
-from taxi_etl.compat import PREFECT_2
+from taxi_etl.orchestration.compat import PREFECT_2
 
 PROJECT = "taxi-etl-ui"
 CHROMIUM = os.environ.get("TAXI_ETL_CHROMIUM", "/usr/bin/chromium")

@@ -48,8 +48,8 @@ from compose_stack import (
     wait_for_final_state,
 )
 
-from taxi_etl.compat import PREFECT_2
 from taxi_etl.deployments.settings import FLOW_RUN_LABELS
+from taxi_etl.orchestration.compat import PREFECT_2
 from taxi_etl.params import parse_month_range
 
 PROJECT = "taxi-etl-e2e"

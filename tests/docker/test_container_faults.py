@@ -38,8 +38,8 @@ from compose_stack import (
     wait_for_final_state,
 )
 
-from taxi_etl.compat import PREFECT_2
 from taxi_etl.devtools.net import wait_healthy
+from taxi_etl.orchestration.compat import PREFECT_2
 
 PROJECT = "taxi-etl-faults"
 BIG_ROWS = 1_000_000

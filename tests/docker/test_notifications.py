@@ -42,7 +42,7 @@ from compose_stack import (
     wait_for_final_state,
 )
 
-from taxi_etl.compat import PREFECT_2
+from taxi_etl.orchestration.compat import PREFECT_2
 
 PROJECT = "taxi-etl-notify"
 #: What deploy.py's Crashed-run route puts in the webhook's JSON `source`.

@@ -46,7 +46,7 @@ from compose_stack import (
 )
 from lake_digest import table_digest
 
-from taxi_etl.compat import PREFECT_2
+from taxi_etl.orchestration.compat import PREFECT_2
 
 PROJECT = "taxi-etl-scale"
 ROWS = 300_000

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from taxi_etl import embedded
-from taxi_etl.compat import silence_prefect2_deprecations
+from taxi_etl.orchestration import embedded
+from taxi_etl.orchestration.compat import silence_prefect2_deprecations
 from taxi_etl.pipeline import MonthResult
 
 
@@ -35,7 +35,7 @@ def run_flow(which: Any, **parameters: Any) -> Any:
 
 def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
     """(completed?, per-month results) of a parent or backfill run's final state."""
-    from taxi_etl.fanout import LoadFailed
+    from taxi_etl.orchestration.fanout import LoadFailed
 
     try:
         results: list[MonthResult] = state.result()
@@ -60,13 +60,10 @@ def run_parent(**parameters: Any) -> Any:
 @contextmanager
 def month_listener(listener: Callable[[MonthResult], None]) -> Iterator[None]:
     """Call `listener` with each month's result as it finishes (a progress bar)."""
-    from taxi_etl import fanout
+    from taxi_etl.orchestration import progress
 
-    fanout.progress_listeners.append(listener)
-    try:
+    with progress.watching(listener):
         yield
-    finally:
-        fanout.progress_listeners.remove(listener)
 
 
 def finished(state: Any) -> tuple[bool, list[MonthResult]]:

@@ -14,8 +14,8 @@ Saves the blocks and one deployment per parameter set in ``catalogue.DEPLOYMENTS
 
   - ``webhook/taxi-etl-alerts``: the flow runs get ``TAXI_ETL_NOTIFY_BLOCK`` naming it,
     and the flows' ``on_failure``/``on_crashed`` hooks post JSON with the deployment,
-    the parameters and the error (taxi_etl.notify). A hook runs inside the flow run,
-    so it cannot report a container that was killed or ran out of memory;
+    the parameters and the error (taxi_etl.orchestration.notifications). A hook runs
+    inside the flow run, so it cannot report a container that was killed or ran out of memory;
   - a server-side notification policy on ``Crashed`` runs tagged ``taxi-etl``, through
     ``custom-webhook/taxi-etl-crashed`` (the URL held in the block's secrets): the
     agent marks a run Crashed when its container dies, and the server then posts. Its

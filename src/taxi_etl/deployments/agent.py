@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from taxi_etl.compat import validated
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, FLOW_PATH, TAG, ParameterSet
 from taxi_etl.deployments.plan import CRASHED_NOTIFY_BLOCK
 from taxi_etl.deployments.settings import FLOW_RUN_LABELS, DeploySettings
+from taxi_etl.orchestration.compat import validated
 
 #: The crash policy's text; the server fills in these fields (no deployment name).
 CRASHED_MESSAGE = (

@@ -13,9 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from taxi_etl.compat import PREFECT_2, construct, silence_prefect2_deprecations, validated
 from taxi_etl.deployments.catalogue import ParameterSet
 from taxi_etl.deployments.settings import DeploySettings
+from taxi_etl.orchestration.compat import (
+    PREFECT_2,
+    construct,
+    silence_prefect2_deprecations,
+    validated,
+)
 
 
 @dataclass(frozen=True)

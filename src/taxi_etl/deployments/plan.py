@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from taxi_etl.compat import PREFECT_2
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, FLOW_PATH, TAG, ParameterSet
 from taxi_etl.deployments.settings import DeploySettings
+from taxi_etl.orchestration.compat import PREFECT_2
 
 #: Notification block of the server-side policy (Prefect 2) or automation (Prefect 3)
 #: for Crashed runs.

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taxi_etl.compat import PREFECT_2, flow_run_pythonwarnings
+from taxi_etl.orchestration.compat import PREFECT_2, flow_run_pythonwarnings
 from taxi_etl.params import DaskAddress, YearMonth
 from taxi_etl.settings import Settings
 

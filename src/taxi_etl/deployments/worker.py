@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from taxi_etl.compat import validated
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, TAG, ParameterSet
 from taxi_etl.deployments.plan import CRASHED_NOTIFY_BLOCK
 from taxi_etl.deployments.settings import FLOW_RUN_LABELS, DeploySettings
+from taxi_etl.orchestration.compat import validated
 
 #: prefect-docker 0.7's spelling of the pull policies DeploySettings spells Prefect 2's way.
 PULL_POLICY = {"IF_NOT_PRESENT": "IfNotPresent", "ALWAYS": "Always", "NEVER": "Never"}

@@ -18,6 +18,7 @@ the like for ``prefect deployment build``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import warnings
 from importlib.metadata import version
@@ -80,6 +81,53 @@ def no_cache() -> dict[str, Any]:
     from prefect.cache_policies import NO_CACHE
 
     return {"cache_policy": NO_CACHE}
+
+
+@functools.cache
+def fetch_result_storage() -> Any:
+    """Where the cached fetch task's results go. Prefect 2 saves an anonymous block for
+    it on first use; two children doing that at once deadlock SQLite ("database is
+    locked"), so the parent saves it once before it starts them
+    (:func:`prepare_result_storage`). Prefect 3 refuses an unsaved block here and needs
+    none: a task with a cache_key_fn persists its result to
+    PREFECT_RESULTS_LOCAL_STORAGE_PATH (the old name is still read)."""
+    if not PREFECT_2:
+        return None
+    from prefect.filesystems import LocalFileSystem
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    return LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value()))
+
+
+async def prepare_result_storage() -> None:
+    """Save the fetch task's result storage once, before a parent starts its children."""
+    storage = fetch_result_storage()
+    if storage is not None and storage._block_document_id is None:
+        await storage._save(is_anonymous=True, overwrite=True)
+
+
+def dask_worker_env() -> dict[str, str]:
+    """The API the local Dask workers report to: this process's.
+
+    Without a server, Prefect 3's embedded API is a subprocess of the process that
+    started it. A worker process left to itself starts its own (13-30 s here, on the
+    same database), and a worker its nanny kills leaves that server running. Prefect 2's
+    embedded API runs inside each worker process and goes with it: nothing to pass.
+    """
+    if PREFECT_2:
+        return {}
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import (  # type: ignore[attr-defined,unused-ignore]
+            SubprocessASGIServer,
+        )
+
+        server = SubprocessASGIServer()  # the one this process's client already uses
+        server.start()
+        url = server.api_url
+    return {"PREFECT_API_URL": url}
 
 
 #: (message regex, why it is accepted). Matched with ``re.match`` against the text.

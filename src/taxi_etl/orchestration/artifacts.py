@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from taxi_etl.compat import awaited
 from taxi_etl.lake import partition_key
+from taxi_etl.orchestration.compat import awaited
 from taxi_etl.params import Partition
 from taxi_etl.pipeline import MonthResult, MonthStatus
 from taxi_etl.quality import CheckResult

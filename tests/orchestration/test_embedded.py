@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from taxi_etl import embedded
-from taxi_etl.compat import PREFECT_2
+from taxi_etl.orchestration import embedded
+from taxi_etl.orchestration.compat import PREFECT_2
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -41,7 +41,7 @@ def _run(home: Path, workdir: Path, mirror_url: str, month: str) -> str:
 
 def _warm(home: Path) -> bool:
     """What a new command on this home would decide, in a process of its own."""
-    code = "from taxi_etl import embedded; print(embedded.configure())"
+    code = "from taxi_etl.orchestration import embedded; print(embedded.configure())"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=_env(home), check=True
     )
@@ -78,7 +78,7 @@ def test_first_start_is_paid_once_per_home(tmp_path: Path, mirror_url: str) -> N
 
 _RECORDED = """
 import asyncio, collections, json
-from taxi_etl import embedded
+from taxi_etl.orchestration import embedded
 embedded.configure()
 from prefect.client.orchestration import get_client
 
@@ -124,7 +124,7 @@ def test_the_embedded_server_keeps_every_run_record(tmp_path: Path, mirror_url: 
 def test_the_batching_names_are_prefect_3_settings() -> None:
     """A misspelt Prefect setting is ignored silently: check Prefect 3 reads ours."""
     code = (
-        "from taxi_etl import embedded; embedded.configure(); "
+        "from taxi_etl.orchestration import embedded; embedded.configure(); "
         "from prefect.settings import get_current_settings as g; s = g().server.services; "
         "print(s.task_run_recorder.batch_size, s.task_run_recorder.flush_interval, "
         "s.event_persister.batch_size)"

@@ -20,7 +20,7 @@ async def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any
     """What a person needs to act: which deployment, which parameters, what went wrong."""
     from prefect import get_client
 
-    from taxi_etl.compat import state_result
+    from taxi_etl.orchestration.compat import state_result
 
     deployment = None
     if flow_run.deployment_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from taxi_etl.artifacts import artifact_key, summary_markdown
+from taxi_etl.orchestration.artifacts import artifact_key, summary_markdown
 from taxi_etl.params import Partition
 from taxi_etl.pipeline import MonthResult, MonthStatus
 
@@ -45,7 +45,8 @@ def test_keys_are_what_prefect_accepts() -> None:
 
 def test_rendering_a_summary_imports_no_pandas() -> None:
     code = (
-        "import sys; from taxi_etl import artifacts, pipeline, params;"
+        "import sys; from taxi_etl import pipeline, params;"
+        "from taxi_etl.orchestration import artifacts;"
         "r = pipeline.MonthResult.of(params.Partition('fhv', 2019, 1), 'loaded', rows=1);"
         "artifacts.summary_markdown([r]);"
         "assert 'pandas' not in sys.modules, 'pandas was imported'"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from taxi_etl.compat import PREFECT_2
+from taxi_etl.orchestration.compat import dask_worker_env
 from taxi_etl.params import ParameterError, Runner
 from taxi_etl.settings import Settings
 
@@ -43,7 +43,7 @@ def task_runner(execution: Execution, workers: int) -> Any:
 
     One thread per worker: the transform already uses Arrow's own thread pool, and a
     month per process keeps each worker's memory to one transform's bound. The local
-    workers report to this process's API (see _worker_env).
+    workers report to this process's API (compat.dask_worker_env).
     """
     from prefect_dask.task_runners import DaskTaskRunner
 
@@ -56,30 +56,6 @@ def task_runner(execution: Execution, workers: int) -> Any:
             "processes": True,
             # Loopback and any free port: the dashboard is never reachable from outside.
             "dashboard_address": "127.0.0.1:0",
-            "env": _worker_env(),
+            "env": dask_worker_env(),
         }
     )
-
-
-def _worker_env() -> dict[str, str]:
-    """The API the local Dask workers report to: this process's.
-
-    Without a server, Prefect 3's embedded API is a subprocess of the process that
-    started it. A worker process left to itself starts its own (13-30 s here, on the
-    same database), and a worker its nanny kills leaves that server running. Prefect 2's
-    embedded API runs inside each worker process and goes with it: nothing to pass.
-    """
-    if PREFECT_2:
-        return {}
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    if not url:
-        from prefect.server.api.server import (  # type: ignore[attr-defined,unused-ignore]
-            SubprocessASGIServer,
-        )
-
-        server = SubprocessASGIServer()  # the one this process's client already uses
-        server.start()
-        url = server.api_url
-    return {"PREFECT_API_URL": url}

@@ -6,24 +6,23 @@ at once on one event loop while downloads wait on the network and Arrow's C++ co
 runs without the GIL. Transforms take turns for the cores (pipeline.transform_month),
 so one month downloads while another transforms. (Prefect's own per-task work stays on
 the GIL; benchmarks/README.md measures what concurrency buys.)
-
-The flows are passed in, not imported: ``flows`` declares them and calls this.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from prefect import get_run_logger
 
-from taxi_etl import artifacts, executors, pipeline, source
-from taxi_etl.compat import state_result
+from taxi_etl import pipeline, source
 from taxi_etl.lake import open_lake, partition_key
-from taxi_etl.params import Colour, Partition, Runner, Source
+from taxi_etl.orchestration import artifacts, runners
+from taxi_etl.orchestration.dask_flow import months_on_dask
+from taxi_etl.orchestration.month_flow import etl_web_to_gcs
+from taxi_etl.orchestration.progress import Progress, as_result
+from taxi_etl.params import Colour, Partition, Runner
 from taxi_etl.pipeline import MonthResult, MonthStatus
 from taxi_etl.settings import Settings
 
@@ -42,41 +41,6 @@ class LoadFailed(RuntimeError):
 #: Months whose host is asked at once by a triage (HEAD requests; no downloads).
 TRIAGE_AT_ONCE = 8
 
-#: Called with each month's result as it finishes; the CLI hangs its progress bar here.
-progress_listeners: list[Callable[[MonthResult], None]] = []
-
-
-class Progress:
-    """Reports each finished month: CLI listeners, and a backfill's progress artifact."""
-
-    def __init__(self, total: int, key: str | None) -> None:
-        self.total, self.key = total, key
-        self.done: list[MonthResult] = []
-
-    async def add(self, result: MonthResult) -> MonthResult:
-        self.done.append(result)
-        for listener in progress_listeners:
-            listener(result)
-        if self.key:
-            await artifacts.publish_progress(self.key, self.done, self.total)
-        return result
-
-
-#: The run's progress, for the Dask subflow, which runs in this process and context but
-#: takes only serialisable parameters.
-current_progress: ContextVar[Progress | None] = ContextVar("taxi_etl_progress", default=None)
-
-
-async def as_result(part: Partition, state: Any) -> MonthResult:
-    """A child flow's or Dask task's final state as the month's result; its error is
-    kept and reported, it does not stop the other months."""
-    data = await state_result(state)
-    if state.is_completed():
-        return data  # type: ignore[no-any-return]
-    if not isinstance(data, BaseException):
-        data = RuntimeError(f"ended {state.type.value}")
-    return MonthResult.failed(part, data)
-
 
 @dataclass(frozen=True)
 class MonthsRun:
@@ -86,9 +50,8 @@ class MonthsRun:
     months: list[tuple[int, int]]
     force: bool
     concurrency: int
-    lake: str | None
-    source_url: str | None
-    source: Source | None = None
+    #: The run's settings: its lake, source and the source's URL over this process's.
+    cfg: Settings
     runner: Runner | None = None
     dask_address: str | None = None
     #: Ask each month's host first, here, and start no run for a month the lake holds
@@ -123,10 +86,11 @@ async def _triage_one(lake: Any, part: Partition, cfg: Settings, probe_all: bool
 
 
 async def _triage(
-    run: MonthsRun, cfg: Settings, progress: Progress
+    run: MonthsRun, progress: Progress
 ) -> tuple[list[Partition], dict[Partition, MonthResult]]:
     """The months to run, and the results of those that need none. With
     `stop_at_unpublished` the months after the first unpublished one are dropped."""
+    cfg = run.cfg
     lake = await asyncio.to_thread(open_lake, cfg.lake)
     gate = asyncio.Semaphore(TRIAGE_AT_ONCE)
     parts = run.partitions()
@@ -151,44 +115,34 @@ def _unpublished(result: MonthResult | None) -> bool:
     return result is not None and result.status is MonthStatus.not_published
 
 
-async def run_months(run: MonthsRun, *, child_flow: Any, dask_flow: Any) -> list[MonthResult]:
-    """Every month of `run`, as `child_flow` runs here or through `dask_flow` on Dask.
+async def run_months(run: MonthsRun) -> list[MonthResult]:
+    """Every month of `run`, as child flows here or as tasks on Dask.
 
     Returns the results in the order of ``run.months``.
     """
-    cfg = Settings.with_overrides(lake=run.lake, source_url=run.source_url, source=run.source)
-    execution = executors.resolve(run.runner, run.dask_address, cfg)
+    execution = runners.resolve(run.runner, run.dask_address, run.cfg)
     progress = Progress(len(run.months), run.progress_key)
     todo, results = run.partitions(), dict[Partition, MonthResult]()
     if run.triage and not run.force:
-        todo, results = await _triage(run, cfg, progress)
+        todo, results = await _triage(run, progress)
     logger = get_run_logger()
     logger.info("%d months to run on %s", len(todo), execution.describe())
     if todo and execution.runner is Runner.dask:
-        token = current_progress.set(progress)
-        try:
-            on_dask = dask_flow.with_options(
-                task_runner=executors.task_runner(execution, run.concurrency)
-            )
-            ran = await on_dask(
-                run.colour, [p.ym for p in todo], run.force, run.lake, run.source_url, run.source
-            )
-        finally:
-            current_progress.reset(token)
+        on_dask = months_on_dask(runners.task_runner(execution, run.concurrency), progress)
+        months = [(p.year, p.month) for p in todo]
+        ran = await on_dask(colour=run.colour, months=months, force=run.force, cfg=run.cfg)
         results.update(zip(todo, ran, strict=True))
     elif todo:
         gate = asyncio.Semaphore(run.concurrency)
 
         async def child(part: Partition) -> None:
             async with gate:
-                state = await child_flow(
-                    part.month,
-                    part.year,
-                    part.colour,
-                    run.force,
-                    run.lake,
-                    run.source_url,
-                    run.source,
+                state = await etl_web_to_gcs(
+                    month=part.month,
+                    year=part.year,
+                    colour=part.colour,
+                    force=run.force,
+                    cfg=run.cfg,
                     return_state=True,
                 )
             results[part] = await progress.add(await as_result(part, state))

@@ -9,7 +9,11 @@ import warnings
 
 import pytest
 
-from taxi_etl.compat import ACCEPTED_DEPRECATIONS, PREFECT_2, silence_prefect2_deprecations
+from taxi_etl.orchestration.compat import (
+    ACCEPTED_DEPRECATIONS,
+    PREFECT_2,
+    silence_prefect2_deprecations,
+)
 
 
 @pytest.mark.skipif(not PREFECT_2, reason="DockerContainer is Prefect 2's")

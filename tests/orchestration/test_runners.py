@@ -19,11 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 from lake_digest import local_lake_digests, table_digest
 
-from taxi_etl import executors, flows, source
+from taxi_etl import flows, source
 from taxi_etl.cli import main, running
-from taxi_etl.compat import PREFECT_2
 from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
+from taxi_etl.orchestration import runners
+from taxi_etl.orchestration.compat import PREFECT_2
 from taxi_etl.params import Colour, ParameterError, Runner
 from taxi_etl.settings import Settings
 
@@ -64,17 +65,17 @@ def manifests(lake: Path) -> list[Path]:
 
 def test_runner_resolution() -> None:
     plain = Settings()
-    assert executors.resolve(None, None, plain).runner is Runner.local
-    assert executors.resolve("dask", None, plain) == executors.Execution(Runner.dask, None)
+    assert runners.resolve(None, None, plain).runner is Runner.local
+    assert runners.resolve("dask", None, plain) == runners.Execution(Runner.dask, None)
     # An address alone, as a parameter or a setting, means Dask.
     at = "tcp://dask-scheduler:8786"
-    assert executors.resolve(None, at, plain) == executors.Execution(Runner.dask, at)
+    assert runners.resolve(None, at, plain) == runners.Execution(Runner.dask, at)
     from_env = Settings(dask_address=at)
-    assert executors.resolve(None, None, from_env) == executors.Execution(Runner.dask, at)
+    assert runners.resolve(None, None, from_env) == runners.Execution(Runner.dask, at)
     # An explicit local run ignores the setting, but not a contradicting parameter.
-    assert executors.resolve("local", None, from_env).runner is Runner.local
+    assert runners.resolve("local", None, from_env).runner is Runner.local
     with pytest.raises(ParameterError, match="dask_address"):
-        executors.resolve("local", at, plain)
+        runners.resolve("local", at, plain)
 
 
 def test_bad_runner_or_address_exits_2_before_any_run(
@@ -195,7 +196,7 @@ def test_a_tlc_catch_up_on_dask_equals_the_local_one(workdir: Path, tlc_url: str
     assert runs["dask"] == runs["local"]
     assert [s for _, s, _ in runs["dask"]] == ["loaded"] * 5 + ["not_published"]
     assert local_lake_digests(workdir / "dask") == local_lake_digests(workdir / "local")
-    # The local cluster's workers report to this process's API (executors._worker_env):
+    # The local cluster's workers report to this process's API (compat.dask_worker_env):
     # none started an embedded server of its own and left it behind when it stopped.
     assert _orphaned_prefect_servers(since=started) == []
 

@@ -13,6 +13,7 @@ from prefect.tasks import Task
 
 from taxi_etl import flows
 from taxi_etl.cli import running
+from taxi_etl.orchestration import month_tasks
 
 
 async def _family(parent_state: Any) -> dict[str, Any]:
@@ -26,7 +27,8 @@ async def _family(parent_state: Any) -> dict[str, Any]:
         child = await client.create_flow_run(
             flows.etl_web_to_gcs, parent_task_run_id=stand_in.id, state=Running()
         )
-        task = await client.create_task_run(flows.transform_month, child.id, "0", state=Running())
+        transform = month_tasks.transform_month
+        task = await client.create_task_run(transform, child.id, "0", state=Running())
         await client.set_flow_run_state(parent.id, parent_state, force=True)
     return {"parent": parent.id, "stand_in": stand_in.id, "child": child.id, "task": task.id}
 

@@ -1,6 +1,7 @@
-"""The tasks of the child flow: fetch, transform, quality and write, each a step of
-``pipeline`` pushed to a thread, so the chain shows in the UI and a parent can run
-several months on one event loop.
+"""A month's steps as the tasks of the child flow (fetch, transform, quality, write),
+each a step of ``pipeline`` pushed to a thread, so the chain shows in the UI and a parent
+can run several months on one event loop; :data:`STEPS` hands them to
+``pipeline.run_month``.
 """
 
 from __future__ import annotations
@@ -9,36 +10,21 @@ import asyncio
 from datetime import timedelta
 
 from prefect import get_run_logger, task
-from prefect.filesystems import LocalFileSystem
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.tasks import task_input_hash
 
-from taxi_etl import artifacts, pipeline, quality, source, zones
-from taxi_etl.compat import PREFECT_2, no_cache
+from taxi_etl import pipeline, quality, source, zones
 from taxi_etl.lake import Lake, open_lake
+from taxi_etl.orchestration import artifacts
+from taxi_etl.orchestration.compat import fetch_result_storage, no_cache
 from taxi_etl.params import Partition
 from taxi_etl.pipeline import MonthResult
 from taxi_etl.settings import Settings
 
-# Where the cached fetch results go. Prefect 2 saves an anonymous block for it on first
-# use; two children doing that at once deadlock SQLite ("database is locked"), so the
-# parent saves it once before it starts them (see prepare_result_storage). Prefect 3
-# refuses an unsaved block here and needs none: a task with a cache_key_fn persists its
-# result to PREFECT_RESULTS_LOCAL_STORAGE_PATH (the old name is still read).
-RESULT_STORAGE = (
-    LocalFileSystem(basepath=str(PREFECT_LOCAL_STORAGE_PATH.value())) if PREFECT_2 else None
-)
-
-
-async def prepare_result_storage() -> None:
-    if RESULT_STORAGE is not None and RESULT_STORAGE._block_document_id is None:
-        await RESULT_STORAGE._save(is_anonymous=True, overwrite=True)
-
 
 @task(
     name="fetch",
-    result_storage=RESULT_STORAGE,
+    result_storage=fetch_result_storage(),
     cache_key_fn=task_input_hash,
     cache_expiration=timedelta(days=1),
 )
@@ -80,13 +66,30 @@ async def write_month(
     checks: list[quality.CheckResult],
     download: source.Download,
     cfg: Settings,
+    flow_run_id: str | None,
 ) -> MonthResult:
-    run_id = str(flow_run.id or "") or None
     result = await asyncio.to_thread(
-        pipeline.publish, lake, verdict, t, checks, download, cfg, run_id
+        pipeline.publish, lake, verdict, t, checks, download, cfg, flow_run_id
     )
     get_run_logger().info("published %s", result.uri)
     return result
+
+
+async def _fetch(part: Partition, cfg: Settings, remote: source.Remote) -> source.Download:
+    """The cached fetch, refreshed if the cached file is gone (rather than return a path
+    that is no more), or if the host gave no version to key the cache on."""
+    refresh = not pipeline.download_path(part, cfg).exists() or not remote.known
+    download: source.Download = await fetch.with_options(refresh_cache=refresh)(part, cfg, remote)
+    return download
+
+
+#: The child flow's steps: each a task (see pipeline.Steps).
+STEPS = pipeline.Steps(_fetch, transform_month, check_month, write_month)
+
+
+def run_id() -> str | None:
+    """The running flow's id, for the manifest."""
+    return str(flow_run.id or "") or None
 
 
 @task(name="zones", **no_cache())
