@@ -55,10 +55,12 @@ ORDER = [
     "cli.commands",
     "cli",
     "deployments.catalogue",
-    "deployments.settings",
-    "deployments.plan",
+    "deployments.line",
     "deployments.agent",
     "deployments.worker",
+    "deployments.installed",
+    "deployments.settings",
+    "deployments.plan",
     "deployments.apply",
     "deployments.cli",
     "deployments",
@@ -79,11 +81,22 @@ MODULES = {
 }
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of the file but those under ``if TYPE_CHECKING:``: an annotation names
+    a type from above (agent.py's DeploySettings) without importing it at run time."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        guard = ast.unparse(node.test) if isinstance(node, ast.If) else ""
+        if guard in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped |= {id(n) for child in node.body for n in ast.walk(child)}
+    return [n for n in ast.walk(tree) if id(n) not in skipped]
+
+
 def _imports(path: Path) -> set[str]:
-    """The taxi_etl modules `path` imports, at any depth of the file: ``from taxi_etl.a
-    import b`` is module ``a.b`` when that is a module, else ``a``."""
+    """The taxi_etl modules `path` imports at run time, at any depth of the file:
+    ``from taxi_etl.a import b`` is module ``a.b`` when that is a module, else ``a``."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "taxi_etl" or node.module.startswith("taxi_etl."):
                 base = node.module.removeprefix("taxi_etl").removeprefix(".")
@@ -139,3 +152,17 @@ def test_the_domain_never_imports_prefect(module: str) -> None:
     found = _imports_prefect(MODULES[module])
     allowed = {"prefect_gcp.cloud_storage"} if module == "lake" else set()
     assert found <= allowed, f"{module} imports {sorted(found - allowed)}"
+
+
+#: Where the code may ask which Prefect line is installed: the seam, and the one place
+#: the deployments choose their line.
+LINE_CHECKS = {"orchestration.compat", "deployments.installed"}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_the_seam_asks_which_line_is_installed(module: str) -> None:
+    tree = ast.parse(MODULES[module].read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    asks = "PREFECT_2" in names
+    assert not asks or module in LINE_CHECKS, f"{module} branches on the Prefect line"

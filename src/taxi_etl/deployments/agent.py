@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, FLOW_PATH, TAG, ParameterSet
-from taxi_etl.deployments.plan import CRASHED_NOTIFY_BLOCK
-from taxi_etl.deployments.settings import FLOW_RUN_LABELS, DeploySettings
-from taxi_etl.orchestration.compat import validated
+from taxi_etl.deployments.line import FLOW_RUN_LABELS, Line, crash_notify_block
+from taxi_etl.orchestration.compat import flow_run_pythonwarnings
+
+if TYPE_CHECKING:
+    from taxi_etl.deployments.settings import DeploySettings
 
 #: The crash policy's text; the server fills in these fields (no deployment name).
 CRASHED_MESSAGE = (
@@ -86,33 +88,6 @@ async def _register(p: ParameterSet, infrastructure: Any, settings: DeploySettin
     return str(await deployment.apply())
 
 
-async def _crash_policy_block(client: Any, url: SecretStr | None) -> Any:
-    """The policy's block id: saved with `url` in its secrets, or, without a URL, the
-    one an earlier run saved (None if there is none)."""
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-    from prefect.exceptions import ObjectNotFound
-
-    slug, name = CRASHED_NOTIFY_BLOCK.split("/", 1)
-    if url is None:
-        try:
-            return (await client.read_block_document_by_name(name, slug, include_secrets=False)).id
-        except ObjectNotFound:
-            return None
-    # The URL goes into the block's secrets, and `url` only references it: the block's
-    # plain fields are shown in the UI and returned by the API as they are.
-    block = validated(
-        CustomWebhookNotificationBlock,
-        {
-            "name": "taxi-etl",
-            "url": "{{url}}",
-            "method": "POST",
-            "json_data": {"source": "prefect-notification-policy", "text": "{{body}}"},
-            "secrets": {"url": url.get_secret_value()},
-        },
-    )
-    return await block.save(name, overwrite=True)
-
-
 async def _converge_crash_policy(client: Any, url: SecretStr | None) -> None:
     """One active policy for Crashed runs through CRASHED_NOTIFY_BLOCK when `url` is
     set; without it, that policy (if an earlier run made it) is switched off."""
@@ -120,7 +95,7 @@ async def _converge_crash_policy(client: Any, url: SecretStr | None) -> None:
         FlowRunNotificationPolicyFilter,  # Prefect 2 only (3 has automations instead)
     )
 
-    block_id = await _crash_policy_block(client, url)
+    block_id = await crash_notify_block(client, url, "prefect-notification-policy")
     if block_id is None:
         return
     ours = [
@@ -142,3 +117,18 @@ async def _converge_crash_policy(client: Any, url: SecretStr | None) -> None:
         await client.update_flow_run_notification_policy(ours[0].id, **wanted)
     elif url is not None:
         await client.create_flow_run_notification_policy(block_document_id=block_id, **wanted)
+
+
+LINE = Line(
+    number=2,
+    image="taxi-etl:local",
+    network="taxi-etl",
+    pull_policy="IF_NOT_PRESENT",
+    starts="an agent starts flow-run containers from a DockerContainer block",
+    where=lambda s: f"block docker-container/{s.infrastructure_block}",
+    queue=lambda s: f"queue {s.work_queue}",
+    crash_notice="notification policy",
+    # `python -m prefect.engine` warns before any project code could install a filter.
+    container_warnings=flow_run_pythonwarnings(),
+    register=register,
+)

@@ -15,12 +15,7 @@ from pathlib import Path
 
 from taxi_etl.deployments.catalogue import ParameterSet
 from taxi_etl.deployments.settings import DeploySettings
-from taxi_etl.orchestration.compat import (
-    PREFECT_2,
-    construct,
-    silence_prefect2_deprecations,
-    validated,
-)
+from taxi_etl.orchestration.compat import construct, silence_prefect2_deprecations, validated
 
 
 @dataclass(frozen=True)
@@ -38,14 +33,13 @@ async def apply(settings: DeploySettings, sets: Sequence[ParameterSet], api_url:
     silence_prefect2_deprecations()
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from taxi_etl.deployments import agent, worker
+    from taxi_etl.deployments.installed import LINE
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         await _check_api(api_url)
         bucket_id = await _save_gcs_blocks(settings)
         await _save_notify_block(settings)
-        line = agent if PREFECT_2 else worker
-        infrastructure_id, deployment_ids = await line.register(settings, sets)
+        infrastructure_id, deployment_ids = await LINE.register(settings, sets)
     return Applied(infrastructure_id, bucket_id, deployment_ids)
 
 

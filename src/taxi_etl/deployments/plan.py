@@ -9,32 +9,20 @@ import json
 from collections.abc import Sequence
 
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, FLOW_PATH, TAG, ParameterSet
+from taxi_etl.deployments.installed import LINE
+from taxi_etl.deployments.line import CRASHED_NOTIFY_BLOCK
 from taxi_etl.deployments.settings import DeploySettings
-from taxi_etl.orchestration.compat import PREFECT_2
-
-#: Notification block of the server-side policy (Prefect 2) or automation (Prefect 3)
-#: for Crashed runs.
-CRASHED_NOTIFY_BLOCK = "custom-webhook/taxi-etl-crashed"
 
 
 def line() -> str:
     """Which Prefect line this is and how flow runs get their containers."""
     import prefect
 
-    how = (
-        "an agent starts flow-run containers from a DockerContainer block"
-        if PREFECT_2
-        else "a Docker worker starts flow-run containers from its work pool"
-    )
-    return f"Prefect {prefect.__version__} ({2 if PREFECT_2 else 3}.x line): {how}"
+    return f"Prefect {prefect.__version__} ({LINE.number}.x line): {LINE.starts}"
 
 
 def _blocks(s: DeploySettings) -> list[str]:
-    where = (
-        f"block docker-container/{s.infrastructure_block}"
-        if PREFECT_2
-        else f"work pool {s.work_pool} (type docker)"
-    )
+    where = LINE.where(s)
     lines = [
         f"{where}: image {s.image} "
         f"(pull {s.pull_policy()}), network {s.network}, auto_remove {s.auto_remove}"
@@ -56,8 +44,7 @@ def _notifications(s: DeploySettings) -> list[str]:
     if s.notify_url:
         lines.append(f"block {target}: url {s.masked_notify_url()}")
         lines.append(f"block {CRASHED_NOTIFY_BLOCK}: url {s.masked_notify_url()}")
-        what = "notification policy" if PREFECT_2 else "automation"
-        lines.append(f"{what}: Crashed runs tagged {TAG} -> {CRASHED_NOTIFY_BLOCK}")
+        lines.append(f"{LINE.crash_notice}: Crashed runs tagged {TAG} -> {CRASHED_NOTIFY_BLOCK}")
     lines.append(
         f"failure notifications: through {target}" if target else "failure notifications: off"
     )
@@ -66,7 +53,7 @@ def _notifications(s: DeploySettings) -> list[str]:
 
 def _deployment(s: DeploySettings, p: ParameterSet) -> list[str]:
     when = f"cron {p.cron!r} {CRON_TIMEZONE}" if p.cron else "no schedule"
-    runs_on = f"queue {s.work_queue}" if PREFECT_2 else f"pool {s.work_pool}"
+    runs_on = LINE.queue(s)
     return [
         f"deployment {p.full_name}: {when}, parameters {json.dumps(p.parameters)}, {runs_on}",
         f"    code: {p.entrypoint} under {FLOW_PATH} in {s.image}",

@@ -12,19 +12,12 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taxi_etl.orchestration.compat import PREFECT_2, flow_run_pythonwarnings
+from taxi_etl.deployments.installed import LINE
+from taxi_etl.deployments.line import FLOW_RUN_LABELS
 from taxi_etl.params import DaskAddress, YearMonth
 from taxi_etl.settings import Settings
 
-#: Labels of every flow-run container. Compose labels the image it builds with its
-#: project and service (`server`), and containers inherit image labels: blanking them
-#: keeps `docker compose up/ps/down` from taking a flow run for a replica of `server`.
-FLOW_RUN_LABELS = {
-    "com.docker.compose.project": "",
-    "com.docker.compose.service": "",
-    "com.docker.compose.version": "",
-    "io.taxi-etl.role": "flow-run",
-}
+__all__ = ["DEFAULT_NOTIFY_BLOCK", "FLOW_RUN_LABELS", "DeploySettings"]
 
 #: Webhook block saved from TAXI_ETL_DEPLOY_NOTIFY_URL, as ``<block-type>/<name>``.
 DEFAULT_NOTIFY_BLOCK = "webhook/taxi-etl-alerts"
@@ -41,7 +34,7 @@ class DeploySettings(BaseSettings):
     )
 
     image: str = Field(
-        "taxi-etl:local" if PREFECT_2 else "taxi-etl:prefect3",
+        LINE.image,
         validation_alias=AliasChoices("TAXI_ETL_DEPLOY_IMAGE", "TAXI_ETL_IMAGE"),
         description="image and tag of the flow-run containers (compose builds it; the "
         "default is the installed line's)",
@@ -52,7 +45,7 @@ class DeploySettings(BaseSettings):
         "image); ALWAYS fails for an image that is only built locally",
     )
     network: str = Field(
-        "taxi-etl" if PREFECT_2 else "taxi-etl-prefect3",
+        LINE.network,
         validation_alias=AliasChoices("TAXI_ETL_DEPLOY_NETWORK", "TAXI_ETL_NETWORK"),
         description="the compose network, so the containers reach `server` and `gcs` (the "
         "default is the installed line's stack)",
@@ -158,7 +151,7 @@ class DeploySettings(BaseSettings):
 
     def pull_policy(self) -> str:
         """The image pull policy, in Prefect 2's spelling."""
-        return self.image_pull_policy or ("IF_NOT_PRESENT" if PREFECT_2 else "NEVER")
+        return self.image_pull_policy or LINE.pull_policy
 
     def notify_target(self) -> str | None:
         """The block the flow runs notify through (TAXI_ETL_NOTIFY_BLOCK), if any."""
@@ -207,8 +200,8 @@ class DeploySettings(BaseSettings):
             "PREFECT_LOGGING_EXTRA_LOGGERS": "taxi_etl",
             **self.run_settings().env(),
         }
-        if PREFECT_2:  # 3.x's `prefect flow-run execute` warns of nothing of the kind
-            env["PYTHONWARNINGS"] = flow_run_pythonwarnings()
+        if LINE.container_warnings:
+            env["PYTHONWARNINGS"] = LINE.container_warnings
         if self.storage_emulator_host:
             env["STORAGE_EMULATOR_HOST"] = self.storage_emulator_host
             # Never probe the GCE metadata server: an emulator setup has no cloud.

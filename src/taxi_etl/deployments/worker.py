@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, TAG, ParameterSet
-from taxi_etl.deployments.plan import CRASHED_NOTIFY_BLOCK
-from taxi_etl.deployments.settings import FLOW_RUN_LABELS, DeploySettings
+from taxi_etl.deployments.line import FLOW_RUN_LABELS, Line, crash_notify_block
 from taxi_etl.orchestration.compat import validated
+
+if TYPE_CHECKING:
+    from taxi_etl.deployments.settings import DeploySettings
 
 #: prefect-docker 0.7's spelling of the pull policies DeploySettings spells Prefect 2's way.
 PULL_POLICY = {"IF_NOT_PRESENT": "IfNotPresent", "ALWAYS": "Always", "NEVER": "Never"}
@@ -119,33 +121,6 @@ async def _deploy(settings: DeploySettings, sets: Sequence[ParameterSet]) -> dic
     return ids
 
 
-async def _crash_block(client: Any, url: SecretStr | None) -> Any:
-    """The notification block's id: saved with `url` in its secrets, or, without a URL,
-    the one an earlier run saved (None if there is none)."""
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-    from prefect.exceptions import ObjectNotFound
-
-    slug, name = CRASHED_NOTIFY_BLOCK.split("/", 1)
-    if url is None:
-        try:
-            return (await client.read_block_document_by_name(name, slug, include_secrets=False)).id
-        except ObjectNotFound:
-            return None
-    # The URL goes into the block's secrets, and `url` only references it: the block's
-    # plain fields are shown in the UI and returned by the API as they are.
-    block = validated(
-        CustomWebhookNotificationBlock,
-        {
-            "name": "taxi-etl",
-            "url": "{{url}}",
-            "method": "POST",
-            "json_data": {"source": "prefect-automation", "text": "{{body}}"},
-            "secrets": {"url": url.get_secret_value()},
-        },
-    )
-    return await block.save(name, overwrite=True)
-
-
 async def _converge_crash_automation(client: Any, url: SecretStr | None) -> None:
     """One automation posting Crashed runs tagged taxi-etl through CRASHED_NOTIFY_BLOCK
     when `url` is set; without it, that automation (if an earlier run made it) is off."""
@@ -153,7 +128,7 @@ async def _converge_crash_automation(client: Any, url: SecretStr | None) -> None
         AutomationCore,
     )
 
-    block_id = await _crash_block(client, url)
+    block_id = await crash_notify_block(client, url, "prefect-automation")
     if block_id is None:
         return
     trigger = {
@@ -184,3 +159,17 @@ async def _converge_crash_automation(client: Any, url: SecretStr | None) -> None
         await client.update_automation(existing[0].id, wanted)
     else:
         await client.create_automation(wanted)
+
+
+LINE = Line(
+    number=3,
+    image="taxi-etl:prefect3",
+    network="taxi-etl-prefect3",
+    pull_policy="NEVER",
+    starts="a Docker worker starts flow-run containers from its work pool",
+    where=lambda s: f"work pool {s.work_pool} (type docker)",
+    queue=lambda s: f"pool {s.work_pool}",
+    crash_notice="automation",
+    container_warnings=None,  # `prefect flow-run execute` warns of nothing of the kind
+    register=register,
+)
