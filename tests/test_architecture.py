@@ -37,6 +37,7 @@ ORDER = [
     "zones",
     # The Prefect side, above every domain module (DOMAIN: none of them imports Prefect).
     "orchestration.compat",
+    "orchestration.deprecations",
     "orchestration.embedded",
     "orchestration.artifacts",
     "orchestration.runners",

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from taxi_etl.orchestration import embedded
-from taxi_etl.orchestration.compat import silence_prefect2_deprecations
+from taxi_etl.orchestration.deprecations import silence_prefect2_deprecations
 from taxi_etl.pipeline import MonthResult
 
 

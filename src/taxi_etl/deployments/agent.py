@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from taxi_etl.deployments.catalogue import CRON_TIMEZONE, FLOW_PATH, TAG, ParameterSet
 from taxi_etl.deployments.line import FLOW_RUN_LABELS, Line, crash_notify_block
-from taxi_etl.orchestration.compat import flow_run_pythonwarnings
+from taxi_etl.orchestration.deprecations import flow_run_pythonwarnings
 
 if TYPE_CHECKING:
     from taxi_etl.deployments.settings import DeploySettings

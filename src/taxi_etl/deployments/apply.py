@@ -15,7 +15,8 @@ from pathlib import Path
 
 from taxi_etl.deployments.catalogue import ParameterSet
 from taxi_etl.deployments.settings import DeploySettings
-from taxi_etl.orchestration.compat import construct, silence_prefect2_deprecations, validated
+from taxi_etl.orchestration.compat import construct, validated
+from taxi_etl.orchestration.deprecations import silence_prefect2_deprecations
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import warnings
 
 import pytest
 
-from taxi_etl.orchestration.compat import (
+from taxi_etl.orchestration.compat import PREFECT_2
+from taxi_etl.orchestration.deprecations import (
     ACCEPTED_DEPRECATIONS,
-    PREFECT_2,
     silence_prefect2_deprecations,
 )
 
