@@ -1,16 +1,18 @@
 """A TLC month as the TLC publishes it: the whole month in ONE row group, zstd.
 
-The real 2024 files (``/work/shared/real-tlc``: parquet-cpp-arrow 14, a single row group,
-zstd, dictionaries on, no column statistics, an embedded ``ARROW:schema`` saying
-``timestamp[ns]`` over microsecond columns) are what a reader of a 20 M-row fhvhv month
-meets. :func:`taxi_etl.devtools.tlc_sample.generate_month` makes the values (realistic
+The real 2024 files (green 2024-03, which the tests hold the generator against: parquet-
+cpp-arrow 14, a single row group, zstd, dictionaries on, no column statistics, an
+embedded ``ARROW:schema`` saying ``timestamp[ns]`` over microsecond columns) are what a
+reader of a 20 M-row fhvhv month meets.
+:func:`taxi_etl.devtools.tlc_sample.generate_month` makes the values (realistic
 distributions, pickups sorted over the month, the exact :class:`Truth`), but one row
 group through it would hold the month as Arrow arrays (~4 GB for 20 M fhvhv rows) on the
 heap. So the month is generated in 1 Mi-row groups, spilled to an uncompressed Arrow IPC
-file, memory-mapped back as one table (file-backed pages the kernel can drop) and written
-with a single ``write_table(row_group_size=rows)``: 20 M rows take ~65 s, with 0.65 GB of
-heap (peak RSS 4.2 GB, the rest the map). The values and the truth are the generator's;
-only the layout and the writer's options change. The same seed gives the same bytes.
+file, memory-mapped back as one table (file-backed pages the kernel can drop) and
+written with a single ``write_table(row_group_size=rows)``: 20 M rows take ~65 s, with
+0.65 GB of heap (peak RSS 4.2 GB, the rest the map). The values and the truth are the
+generator's; only the layout and the writer's options change. The same seed gives the
+same bytes.
 """
 
 from __future__ import annotations

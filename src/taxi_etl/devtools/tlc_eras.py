@@ -1,6 +1,6 @@
 """Column names, physical types and code values of the official TLC parquet files (data only).
 
-Transcribed from ``shared/tlc/README.md`` §2 (footer scans of the real files) for
+Transcribed from published footer scans of the real files (docs/sources.md, for users) for
 :mod:`taxi_etl.devtools.tlc_sample`; kept apart so the tables read as a specification.
 
 A type history is a string ``"T0 YYYY-MM:T1 YYYY-MM:T2 ..."``: type ``T0`` from the

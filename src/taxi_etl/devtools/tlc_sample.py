@@ -2,7 +2,7 @@
 
 The real ``{dataset}_tripdata_{YYYY}-{MM}.parquet`` files cannot be downloaded here, and what
 an ingester must survive is their drift, so these files reproduce it month by month as
-:mod:`taxi_etl.devtools.tlc_eras` (the tables, from ``shared/tlc/README.md`` §2) lists it:
+:mod:`taxi_etl.devtools.tlc_eras` (the tables; docs/sources.md has them for users) lists it:
 three yellow name eras with text datetimes and string codes (a few unmappable) before 2011
 and a pandas ``__index_level_0__`` in 2010-02/03; all-null columns of Arrow type null;
 int64/double flips of codes and fhv location ids; int32 ids, int64 codes and large_string
