@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from taxi_etl.params import Partition, Source
+from taxi_etl.params import LakeSpec, Partition, Source
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket
@@ -313,14 +313,12 @@ def _gcs_from_block(name: str, timeout: float) -> GcsLake:
 
 def open_lake(spec: str | Path, *, upload_timeout: float = 600.0) -> Lake:
     """``gs://BUCKET[/PREFIX]``, ``gcs-block://BLOCK`` (prefect-gcp GcsBucket) or a path."""
-    text = str(spec)
-    if text.startswith("gs://"):
-        bucket, _, prefix = text[5:].partition("/")
-        if not bucket:
-            raise ValueError(f"lake: {text!r} names no bucket")
-        return GcsLake(_storage_client().bucket(bucket), prefix, timeout=upload_timeout)
-    if text.startswith("gcs-block://"):
-        return _gcs_from_block(text[len("gcs-block://") :], upload_timeout)
-    if "://" in text and not text.startswith("file://"):
-        raise ValueError(f"lake: unsupported scheme in {text!r}; use a path, gs:// or gcs-block://")
-    return LocalLake(Path(text.removeprefix("file://")))
+    try:
+        where = LakeSpec.parse(str(spec))
+    except ValueError as exc:
+        raise ValueError(f"lake: {exc}") from None
+    if where.kind == "gs":
+        return GcsLake(_storage_client().bucket(where.where), where.prefix, timeout=upload_timeout)
+    if where.kind == "block":
+        return _gcs_from_block(where.where, upload_timeout)
+    return LocalLake(Path(where.where))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -122,12 +122,52 @@ class RunParams(BaseModel):
         return sorted(v)
 
 
+@dataclass(frozen=True)
+class LakeSpec:
+    """Where a lake is, as ``--lake`` or TAXI_ETL_LAKE spell it: a directory (or
+    ``file://``), ``gs://BUCKET[/PREFIX]``, or ``gcs-block://NAME``."""
+
+    kind: Literal["path", "gs", "block"]
+    #: The directory, the bucket, or the block's name.
+    where: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> LakeSpec:
+        if not text.strip():
+            raise ValueError("an empty lake; give a directory, gs://BUCKET or gcs-block://NAME")
+        if text.startswith("gs://"):
+            bucket, _, prefix = text[5:].partition("/")
+            if not bucket:
+                raise ValueError(f"{text!r} names no bucket")
+            return cls("gs", bucket, prefix.strip("/"))
+        if text.startswith("gcs-block://"):
+            name = text[len("gcs-block://") :]
+            if not name:
+                raise ValueError(f"{text!r} names no block")
+            return cls("block", name)
+        if "://" in text and not text.startswith("file://"):
+            raise ValueError(
+                f"unsupported scheme in {text!r}; use a path, gs:// or gcs-block://"
+            )
+        return cls("path", text.removeprefix("file://"))
+
+
+def check_url(text: str) -> str:
+    """A source's base URL: http(s) with a host, or the download would fail late."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+        raise ValueError(f"{text!r} is not an http(s) URL")
+    return text
+
+
 def explain(exc: ValidationError) -> str:
     """One line naming each bad parameter or setting, for exit status 2."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "parameters"
-        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {message} (got {err.get('input')!r})")
     return "invalid parameters: " + "; ".join(parts)
 
 
@@ -201,7 +241,10 @@ def parse_month_range(text: str) -> list[tuple[int, int]]:
 
 
 def parse_months(values: Sequence[str]) -> list[int]:
-    """CLI months: numbers (``1 2 3``), comma lists (``1,2``) or spans (``1-3``)."""
+    """CLI months: numbers (``1 2 3``), comma lists (``1,2``) or spans (``1-3``).
+
+    Each is checked as written before anything is expanded, so ``1-99999999`` is refused
+    at once (not built into a list of 10**8 months) and the message quotes the user."""
     months: list[int] = []
     for value in values:
         for token in value.split(","):
@@ -210,10 +253,13 @@ def parse_months(values: Sequence[str]) -> list[int]:
                 continue
             lo, sep, hi = token.partition("-")
             try:
-                if sep:
-                    months.extend(range(int(lo), int(hi) + 1))
-                else:
-                    months.append(int(token))
+                first, last = (int(lo), int(hi)) if sep else (int(token), int(token))
             except ValueError:
                 raise ParameterError(f"months: {token!r} is not a month number") from None
+            bad = next((m for m in (first, last) if not 1 <= m <= 12), None)
+            if bad is not None:
+                raise ParameterError(f"months: {token!r}: {bad} is not a month (1-12)")
+            if last < first:
+                raise ParameterError(f"months: {token!r} ends before it starts")
+            months.extend(range(first, last + 1))
     return months

@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taxi_etl.params import DaskAddress, Runner, Source
+from taxi_etl.params import DaskAddress, LakeSpec, Runner, Source, check_url
 from taxi_etl.source import DEFAULT_BASE_URL
 
 
@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         description="<block-type>/<name> of the block failed and crashed runs notify through "
         "(the URL stays a secret of the block); unset: no notification",
     )
+
+    @field_validator("lake")
+    @classmethod
+    def _a_lake(cls, value: str) -> str:
+        LakeSpec.parse(value)
+        return value
+
+    @field_validator("source_url", "dtc_url", "tlc_url", "tlc_csv_url")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
 
     @model_validator(mode="after")
     def _has_a_host(self) -> Self:

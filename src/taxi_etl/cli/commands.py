@@ -25,6 +25,7 @@ from taxi_etl.cli.output import console, convert_report, lake_summary, out, resu
 from taxi_etl.params import (
     TLC_FIRST_MONTH,
     Colour,
+    LakeSpec,
     ParameterError,
     Source,
     check_concurrency,
@@ -49,13 +50,32 @@ def source_parameters(args: argparse.Namespace) -> dict[str, Any]:
         name: getattr(args, name, None)
         for name in ("lake", "source_url", "source", "runner", "dask_address", "cache")
     }
+    for name, value in given.items():
+        if isinstance(value, str) and not value.strip():  # not the default: refused
+            raise ParameterError(f"{name}: {value!r} is empty")
     try:
-        Settings.with_overrides(**given)
+        cfg = Settings.with_overrides(**given)
     except ValidationError as exc:
         raise ParameterError(explain(exc)) from None
+    _check_writable(cfg.lake)
     if given.pop("cache"):
         os.environ.update(Settings.of(cache=args.cache).env())
     return given
+
+
+def _check_writable(lake: str) -> None:
+    """A local lake this process cannot write is refused now, not after a download
+    and a transform (GCS permissions are known only by trying)."""
+    where = LakeSpec.parse(lake)
+    if where.kind != "path":
+        return
+    folder = Path(where.where).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ParameterError(f"lake: {lake!r} is not writable ({folder} is not a directory)")
+    if not os.access(folder, os.W_OK | os.X_OK):  # a read-only mount, for root too
+        raise ParameterError(f"lake: {lake!r} is not writable ({folder})")
 
 
 def load_parameters(args: argparse.Namespace) -> dict[str, Any]:
