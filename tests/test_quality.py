@@ -30,6 +30,7 @@ def test_a_realistic_month_passes(converted: tuple[TransformStats, Path]) -> Non
         "rows_positive",
         "schema_canonical",
         "pickups_in_month_share",
+        "file_holds_its_month",
         "negative_distance_share",
         "negative_fare_share",
         "negative_duration_share",
@@ -79,3 +80,18 @@ def test_null_keys_fail(converted: tuple[TransformStats, Path]) -> None:
     results = by_name(quality.run_checks(stats, path))
     assert not results["key_null_share"].passed
     assert "PULocationID" in results["key_null_share"].detail
+
+
+def test_a_file_that_holds_another_month_fails_with_the_share(tmp_path: Path) -> None:
+    """January's file served as 2019-11: its name says November, its content says
+    otherwise. Real stray rows only warn."""
+    src = tmp_path / "yellow_tripdata_2019-11.csv.gz"
+    sample.generate_month(src, "yellow", 2019, 1, 5_000)
+    out = tmp_path / "out.parquet"
+    stats = convert(src, out, "yellow")  # the month from the file's name: 2019-11
+    results = by_name(quality.run_checks(stats, out))
+    held = results["file_holds_its_month"]
+    assert not held.passed and held.severity is quality.Severity.fail
+    assert held.detail.startswith("the file holds another month: 100.0% of its pickups")
+    with pytest.raises(quality.QualityError, match="the file holds another month"):
+        quality.enforce(list(results.values()), "yellow 2019-11")

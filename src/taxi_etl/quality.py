@@ -39,6 +39,10 @@ POLICY: dict[str, Rule] = {
     "rows_positive": Rule(Severity.fail, 1),
     "schema_canonical": Rule(Severity.fail, 1),
     "pickups_in_month_share": Rule(Severity.warn, 0.99),
+    # A file whose pickups are mostly outside its month is another month's file (a
+    # mirror that serves January as 2019-11): refused, not loaded under the wrong name.
+    # Real months carry a few strays (green 2020-01's first row is from 2019-12).
+    "file_holds_its_month": Rule(Severity.fail, 0.5),
     "negative_distance_share": Rule(Severity.warn, 0.01),
     "negative_fare_share": Rule(Severity.warn, 0.01),
     "negative_duration_share": Rule(Severity.warn, 0.01),
@@ -165,6 +169,14 @@ def run_checks(stats: TransformStats, parquet: Path) -> list[CheckResult]:
         ok = inside >= POLICY["pickups_in_month_share"].threshold
         detail = f"{stats.outside_month} pickups outside the month"
         results.append(_check("pickups_in_month_share", inside, ok, detail))
+        ok = inside >= POLICY["file_holds_its_month"].threshold
+        detail = (
+            "the pickups are in its month"
+            if ok
+            else f"the file holds another month: {1 - inside:.1%} of its pickups are outside "
+            f"its month (first {stats.pickup_min}, last {stats.pickup_max})"
+        )
+        results.append(_check("file_holds_its_month", inside, ok, detail))
     for name, count, applies in (
         ("negative_distance_share", stats.negative_distance, schema.distance),
         ("negative_fare_share", stats.negative_fare, schema.fare),
