@@ -16,7 +16,7 @@ import pytest
 from gcs_fault_proxy import fault_proxy
 
 from taxi_etl import flows, lake, source
-from taxi_etl.cli import running
+from taxi_etl.cli import main, running
 from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import DATA_FILE, EXTRA_FILE, MANIFEST_FILE, Manifest
 from taxi_etl.params import Colour, Partition
@@ -190,3 +190,27 @@ def test_force_reload_is_atomic_for_readers(workdir: Path, mirror_url: str) -> N
         thread.join(timeout=60)
     assert seen, "the reader never read"
     assert set(seen) == {12_000}, {x for x in seen if x != 12_000}
+
+
+def test_a_damaged_manifest_costs_only_its_month(
+    workdir: Path, mirror_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A truncated _manifest.json made every backfill and catch-up of the dataset fail
+    with a bare ValidationError, --force too. Now that month alone is not loaded, said
+    with its path, and loaded again; the others go on, and the summary has every month."""
+    args = ["backfill", "yellow", "2021-01..2021-03", "--source-url", mirror_url]
+    assert main(args) == 0
+    folder = "colour=yellow/year=2021/month=02"
+    manifest = workdir / "lake" / folder / MANIFEST_FILE
+    manifest.write_bytes(manifest.read_bytes()[:80])  # the disk filled mid-write, say
+    capsys.readouterr()
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert said.count("skipped") == 2 and "reloaded" in said
+    assert "not loaded, manifest damaged" in said and f"{folder}/_manifest.json" in said
+    part = Partition(Colour.yellow, 2021, 2)
+    repaired = lake.open_lake(workdir / "lake").loaded(part)
+    assert repaired is not None and repaired.rows == 30_000
+    manifest.write_text('{"partition": "colour=yellow/year=2021/month=03"}')  # another's
+    assert main([*args, "--force"]) == 0
+    assert lake.open_lake(workdir / "lake").loaded(part) is not None

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from taxi_etl.params import LakeSpec, Partition, Source
 
@@ -34,6 +34,15 @@ DATA_FILE = "data.parquet"
 MANIFEST_FILE = "_manifest.json"
 #: What the partition cannot hold, kept row for row beside it (transform/extra.py).
 EXTRA_FILE = "_extra.arrow"
+
+
+class ManifestDamaged(ValueError):
+    """A partition's manifest that cannot be read (truncated, edited by hand): that
+    month is not loaded and is loaded again; no other month is affected."""
+
+    def __init__(self, uri: str, why: str) -> None:
+        super().__init__(f"manifest damaged: {uri}: {why}")
+        self.uri = uri
 
 
 def partition_key(part: Partition) -> str:
@@ -60,9 +69,12 @@ class Manifest(BaseModel):
     columns_not_loaded: list[str] = Field(default_factory=list)
     rows: int
     bytes: int = Field(description="size of the data object")
+    #: sha256 of the data object as written (None in manifests before it was recorded).
+    data_sha256: str | None = None
     #: Size of ``_extra.arrow``, when the source held values the partition cannot (a
     #: column no era knows, unmapped codes), and source column -> rows kept there.
     extra_bytes: int | None = None
+    extra_sha256: str | None = None
     extra: dict[str, int] = Field(default_factory=dict)
     schema_version: int
     flow_run_id: str | None = None
@@ -108,8 +120,24 @@ class Lake(ABC):
         return f"{self.uri.rstrip('/')}/{key}/{DATA_FILE}"
 
     def read_manifest(self, part: Partition) -> Manifest | None:
-        body = self._read(partition_key(part), MANIFEST_FILE)
-        return None if body is None else Manifest.model_validate_json(body)
+        """The partition's manifest, None if it has none; ManifestDamaged if it cannot
+        be read as one."""
+        key = partition_key(part)
+        body = self._read(key, MANIFEST_FILE)
+        if body is None:
+            return None
+        try:
+            manifest = Manifest.model_validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "the file"
+            raise ManifestDamaged(self.manifest_uri(key), f"{where}: {first['msg']}") from None
+        if manifest.partition != key:
+            raise ManifestDamaged(self.manifest_uri(key), f"it names {manifest.partition}")
+        return manifest
+
+    def manifest_uri(self, key: str) -> str:
+        return f"{self.uri.rstrip('/')}/{key}/{MANIFEST_FILE}"
 
     def fetch(self, part: Partition, leaf: str, local: Path) -> bool:
         """A partition's object (``DATA_FILE``, ``EXTRA_FILE``) as a local file."""

@@ -66,7 +66,7 @@ def probe(part: Partition, cfg: Settings) -> source.Remote:
 
 
 def download_path(part: Partition, cfg: Settings) -> Path:
-    return source.cache_path(cfg.cache, part.colour, part.year, part.month, cfg.source)
+    return source.cache_path(cfg.cache, url_of(part, cfg), cfg.source)
 
 
 def fetch(part: Partition, cfg: Settings) -> source.Download:
@@ -139,7 +139,9 @@ def publish(
         columns_not_loaded=t.stats.columns_not_loaded,
         rows=t.stats.rows,
         bytes=t.stats.bytes,
+        data_sha256=source.sha256_of(t.parquet),
         extra_bytes=t.extra.stat().st_size if t.extra is not None else None,
+        extra_sha256=source.sha256_of(t.extra) if t.extra is not None else None,
         extra=t.stats.extra,
         schema_version=for_colour(part.colour).version,
         flow_run_id=flow_run_id,
@@ -192,6 +194,8 @@ def upgrade(lake: Lake, verdict: Verdict, cfg: Settings) -> MonthResult:
         manifest = held.model_copy(
             update={
                 "bytes": done.bytes,
+                "data_sha256": source.sha256_of(new),
+                "extra_sha256": source.sha256_of(kept) if kept is not None else None,
                 "schema_version": schema.version,
                 "columns_not_loaded": [c for c in held.columns_not_loaded if c not in done.taken],
                 "extra": {c: n for c, n in held.extra.items() if c not in done.taken},

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from taxi_etl import source
-from taxi_etl.lake import Lake, Manifest
+from taxi_etl.lake import Lake, Manifest, ManifestDamaged
 from taxi_etl.params import Colour, Partition
 from taxi_etl.schemas import DatasetSchema, for_colour
 from taxi_etl.settings import Settings
@@ -113,7 +113,10 @@ def decide(
     A partition of an older schema version is upgraded in place (its new columns null,
     or taken from what was kept beside it), unless its source had one of the new
     columns and nothing kept it: then it is reloaded, from its own source only."""
-    held = lake.loaded(part)
+    try:
+        held = lake.loaded(part)
+    except ManifestDamaged as exc:  # that month only: it is loaded again
+        return Verdict(part, MonthStatus.reloaded, None, f"not loaded, {exc}")
     if held is None:
         return Verdict(part, MonthStatus.loaded)
     if force:

@@ -91,6 +91,19 @@ class Download:
     etag: str | None = None
     last_modified: str | None = None
 
+    def intact(self, remote: Remote) -> bool:
+        """Whether this download, kept in a cache, still is the version the host
+        describes now: the same file (size and sha256 of its bytes, read again) and the
+        host's same ETag or Last-Modified. A cached result is used only if so."""
+        try:
+            if self.path.stat().st_size != self.bytes:
+                return False
+        except FileNotFoundError:
+            return False
+        if remote.known and not remote.same_version(self.etag, self.last_modified, self.bytes):
+            return False
+        return sha256_of(self.path) == self.sha256
+
 
 def file_name(colour: Colour | str, year: int, month: int, source: Source = Source.dtc) -> str:
     """The host's name for a month, the one place it is spelt out."""
@@ -112,10 +125,12 @@ def url_for(
     return f"{base_url.rstrip('/')}/{release_path(colour, year, month, source)}"
 
 
-def cache_path(
-    cache_dir: Path, colour: Colour | str, year: int, month: int, source: Source = Source.dtc
-) -> Path:
-    return cache_dir / Source(source).value / release_path(colour, year, month, source)
+def cache_path(cache_dir: Path, url: str, source: Source = Source.dtc) -> Path:
+    """Where a download of `url` is kept: keyed by the URL, not only by the month, so
+    two hosts of one month (a company mirror and the TLC, a changed --source-url, a CDN
+    edge with an older version) never share a file; the file keeps the host's name."""
+    host = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return cache_dir / Source(source).value / host / url.rsplit("/", 1)[-1]
 
 
 def zones_url(base_url: str, source: Source) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from taxi_etl import pipeline, source
-from taxi_etl.lake import open_lake, partition_key
+from taxi_etl.lake import ManifestDamaged, open_lake, partition_key
 from taxi_etl.orchestration import artifacts, runners
 from taxi_etl.orchestration.dask_flow import months_on_dask
 from taxi_etl.orchestration.month_flow import etl_web_to_gcs
@@ -67,7 +67,10 @@ class MonthsRun:
 
 async def _triage_one(lake: Any, part: Partition, cfg: Settings, probe_all: bool) -> Any:
     """A month's result if it needs no run (held, or not published), else None."""
-    held = await asyncio.to_thread(lake.loaded, part)
+    try:
+        held = await asyncio.to_thread(lake.loaded, part)
+    except ManifestDamaged:
+        return None  # its run says so, and loads it again
     if held is None and not probe_all:
         return None  # new: its run asks the host
     try:

@@ -76,10 +76,16 @@ async def write_month(
 
 
 async def _fetch(part: Partition, cfg: Settings, remote: source.Remote) -> source.Download:
-    """The cached fetch, refreshed if the cached file is gone (rather than return a path
-    that is no more), or if the host gave no version to key the cache on."""
-    refresh = not pipeline.download_path(part, cfg).exists() or not remote.known
-    download: source.Download = await fetch.with_options(refresh_cache=refresh)(part, cfg, remote)
+    """The cached fetch, refreshed if the host gave no version to key the cache on, or
+    if what the cache holds is not the version the host describes now: the file gone,
+    or its bytes no longer those the cached result recorded (another process, another
+    host, a hand replaced it)."""
+    download: source.Download = await fetch.with_options(refresh_cache=not remote.known)(
+        part, cfg, remote
+    )
+    if remote.known and not await asyncio.to_thread(download.intact, remote):
+        get_run_logger().warning("%s: the cached download is not intact; downloading", part)
+        download = await fetch.with_options(refresh_cache=True)(part, cfg, remote)
     return download
 
 
