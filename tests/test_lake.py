@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,114 @@ def test_bad_lake_specs() -> None:
         open_lake("gs://")
     with pytest.raises(ValueError, match="unsupported scheme"):
         open_lake("s3://bucket/x")
+
+
+def _table(path: Path, rows: int) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": pa.array(range(rows), pa.int64())}), path)
+    return path
+
+
+def _vouched(lake: Lake, root: Path) -> tuple[int, int | None]:
+    """(rows a glob over data.parquet reads, rows the manifest that vouches for it
+    says): a reader may see no partition, never one the lake does not vouch for."""
+    import pyarrow.dataset as ds
+
+    files = sorted(root.rglob(DATA_FILE))
+    read = ds.dataset(files, format="parquet").count_rows() if files else 0
+    held = lake.loaded(PART)
+    return read, (held.rows if held is not None else None if files else 0)
+
+
+class _Failing(LocalLake):
+    """A local lake whose `fail_at`-th write or removal fails as a full disk would."""
+
+    def __init__(self, root: Path, fail_at: int) -> None:
+        super().__init__(root)
+        self.fail_at, self.calls = fail_at, 0
+
+    def _step(self) -> None:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise OSError(28, "No space left on device")
+
+    def _put_file(self, key: str, leaf: str, local: Path) -> None:
+        self._step()
+        super()._put_file(key, leaf, local)
+
+    def _put_bytes(self, key: str, leaf: str, body: bytes) -> None:
+        self._step()
+        super()._put_bytes(key, leaf, body)
+
+    def _delete(self, key: str, leaf: str) -> None:
+        self._step()
+        super()._delete(key, leaf)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 5])
+def test_a_publish_stopped_at_any_step_leaves_what_readers_see_vouched_for(
+    tmp_path: Path, step: int
+) -> None:
+    """Reloading a month (10 rows -> 20): the publish fails at each of its five steps
+    (pending manifest, data, extra file, manifest, removing the pending one). Globs
+    over data.parquet read the old partition or the new one, and the lake vouches for
+    exactly what they read; a publish afterwards leaves it whole."""
+    root = tmp_path / "lake"
+    old, new = _table(tmp_path / "old.parquet", 10), _table(tmp_path / "new.parquet", 20)
+    LocalLake(root).publish(PART, old, manifest("old", old.stat().st_size, rows=10))
+    failing = _Failing(root, step)
+    with pytest.raises(OSError, match="No space"):
+        failing.publish(PART, new, manifest("new", new.stat().st_size, rows=20))
+    read, vouched = _vouched(failing, root)
+    assert read == vouched, f"globs read {read} rows, the lake vouches for {vouched}"
+    assert read == (10 if step <= 2 else 20)
+    LocalLake(root).publish(PART, new, manifest("new", new.stat().st_size, rows=20))
+    assert _vouched(failing, root) == (20, 20)
+    assert sorted(p.name for p in (root / partition_key(PART)).iterdir()) == [
+        MANIFEST_FILE, DATA_FILE
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real filesystem of 512 KiB (tmpfs), where a disk fills for real."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("free_pages", [0, 1, 3])
+def test_a_disk_that_fills_during_a_publish_leaves_the_old_partition_whole(
+    tmp_path: Path, tiny_disk: Path, free_pages: int
+) -> None:
+    """The disk full with no room for the pending manifest (0 pages free), or for the
+    new data (1 and 3 pages: the manifest fits, the data does not)."""
+    root = tiny_disk / "lake"
+    old, new = _table(tmp_path / "old.parquet", 10), _table(tmp_path / "new.parquet", 60_000)
+    lake = LocalLake(root)
+    lake.publish(PART, old, manifest("old", old.stat().st_size, rows=10))
+    filler = tiny_disk / "filler"
+    with filler.open("wb", buffering=0) as fh:  # fill the disk, then give back some
+        while True:
+            try:
+                fh.write(b"\0" * 4096)
+            except OSError:
+                break
+    os.truncate(filler, max(0, filler.stat().st_size - free_pages * 4096))
+    with pytest.raises(OSError):
+        lake.publish(PART, new, manifest("new", new.stat().st_size, rows=60_000))
+    assert _vouched(lake, root) == (10, 10)
+    filler.unlink()
+    lake.publish(PART, new, manifest("new", new.stat().st_size, rows=60_000))
+    assert _vouched(lake, root) == (60_000, 60_000)
