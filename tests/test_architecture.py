@@ -36,6 +36,7 @@ ORDER = [
     "lake.gcs",
     "lake",
     "quality",
+    "verify",
     "results",
     "pipeline",
     "zones",

@@ -23,6 +23,7 @@ from taxi_etl.lake import Lake, Manifest, ManifestDamaged
 from taxi_etl.params import Colour, Partition
 from taxi_etl.schemas import DatasetSchema, for_colour
 from taxi_etl.settings import Settings
+from taxi_etl.verify import problems
 
 
 class MonthStatus(StrEnum):
@@ -121,6 +122,9 @@ def decide(
         return Verdict(part, MonthStatus.loaded)
     if force:
         return Verdict(part, MonthStatus.reloaded, held, "forced")
+    damage = problems(lake, part, held, full=False)  # never hidden behind "skipped"
+    if damage:
+        return Verdict(part, MonthStatus.reloaded, held, f"damaged: {'; '.join(damage)}")
     schema = for_colour(part.colour)
     version = schema.version
     older = held.schema_version < version

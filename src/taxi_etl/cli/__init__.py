@@ -93,9 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     _source_options(zones)
     zones.set_defaults(func=commands.cmd_zones)
 
+    check = sub.add_parser(
+        "verify",
+        help="check every partition against its manifest: data, size, sha256, schema, rows",
+        allow_abbrev=False,
+    )
+    check.add_argument("--lake", help="directory, gs://BUCKET[/PREFIX] or gcs-block://NAME")
+    check.add_argument("--colour", "--color", choices=colours, help="one dataset (default: all)")
+    check.add_argument("--deep", action="store_true", help="also decode every row group")
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove orphans and move damaged partitions aside (the next run reloads them)",
+    )
+    check.set_defaults(func=commands.cmd_verify)
+
     conv = sub.add_parser(
         "convert",
-        help="transform one local file (csv.gz or the TLC's parquet) into canonical parquet",
+        help="transform one local file (csv, csv.gz or the TLC's parquet) into canonical parquet",
         allow_abbrev=False,
     )
     conv.add_argument("--colour", "--color", required=True, choices=colours)

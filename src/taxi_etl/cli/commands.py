@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -213,6 +214,41 @@ def cmd_convert(args: argparse.Namespace) -> int:
         f"outside the month, {time.perf_counter() - t0:.2f}s"
     )
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Every partition against its manifest; exit 1 if any is bad or anything is
+    orphaned (with --repair: after repairing)."""
+    from taxi_etl import verify
+    from taxi_etl.lake import open_lake
+    from taxi_etl.settings import Settings
+
+    if args.lake is not None and not args.lake.strip():
+        raise ParameterError(f"lake: {args.lake!r} is empty")
+    try:
+        cfg = Settings.with_overrides(lake=args.lake)
+    except ValidationError as exc:
+        raise ParameterError(explain(exc)) from None
+    lake = open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
+    colours = [Colour(args.colour)] if args.colour else list(Colour)
+    with console.status(f"verifying {lake.uri}"):
+        report = verify.verify(lake, colours, deep=args.deep, cache=cfg.cache)
+    for key, found in report.bad.items():
+        out.print(f"bad: {key}: {'; '.join(found)}")
+    for key in report.unfinished:
+        out.print(f"unfinished publish: {key} (its pending manifest vouches for the data)")
+    for orphan in report.orphans:
+        out.print(f"orphan: {orphan}")
+    older = f", {len(report.older)} of an older schema" if report.older else ""
+    out.print(
+        f"{lake.uri}: {report.partitions} partitions, {len(report.bad)} bad, "
+        f"{len(report.orphans)} orphans{older}"
+    )
+    if args.repair and not report.ok:
+        verify.repair(lake, report, cfg.cache)
+        out.print("repaired: damaged partitions moved aside (the next run loads them again), "
+                  "orphans removed")
+    return 0 if report.ok else 1
 
 
 def cmd_zones(args: argparse.Namespace) -> int:

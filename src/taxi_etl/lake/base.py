@@ -7,6 +7,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from taxi_etl.lake.manifest import (
@@ -14,6 +16,7 @@ from taxi_etl.lake.manifest import (
     EXTRA_FILE,
     MANIFEST_FILE,
     PENDING_FILE,
+    QUARANTINE,
     Manifest,
     ManifestDamaged,
     _json,
@@ -51,6 +54,44 @@ class Lake(ABC):
     @abstractmethod
     def _delete(self, key: str, leaf: str) -> None:
         """Remove an object if it is there."""
+
+    @abstractmethod
+    def _tail(self, key: str, leaf: str, n: int) -> bytes | None:
+        """The last `n` bytes of an object (all of it if smaller); None if none."""
+
+    @abstractmethod
+    def _move(self, key: str, leaf: str, to: str) -> None:
+        """Give an object another name in its folder (a GCS rewrite then a delete)."""
+
+    @abstractmethod
+    def objects(self, below: str = "") -> list[tuple[str, int]]:
+        """Every object's name under the root (``key/leaf``, below a key) and size."""
+
+    def footer(self, part: Partition) -> pq.FileMetaData:
+        """The data object's parquet footer, read from its tail alone (two small reads
+        on GCS, not the object); ValueError if it has none that parses."""
+        key = partition_key(part)
+        last = self._tail(key, DATA_FILE, 8)
+        if last is None or len(last) < 8 or last[4:] != b"PAR1":
+            raise ValueError("not a parquet file (no footer)")
+        tail = self._tail(key, DATA_FILE, int.from_bytes(last[:4], "little") + 8)
+        try:
+            return pq.read_metadata(pa.BufferReader(tail))
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(f"unreadable footer ({exc})") from None
+
+    def remove(self, uri: str) -> None:
+        """Remove an object of this lake by its URI (an orphan verify found)."""
+        key, _, leaf = uri.removeprefix(self.uri.rstrip("/") + "/").rpartition("/")
+        self._delete(key, leaf)
+
+    def quarantine(self, part: Partition, leaves: list[str]) -> None:
+        """Move a damaged partition's objects out of readers' way (``_damaged.`` +
+        name, matched by no glob over ``*.parquet``), kept for a look: the month is then
+        not loaded, and the next run loads it again."""
+        key = partition_key(part)
+        for leaf in leaves:
+            self._move(key, leaf, f"{QUARANTINE}{leaf}".removesuffix(".parquet"))
 
     def data_uri(self, part: Partition) -> str:
         return self.table_uri(partition_key(part))

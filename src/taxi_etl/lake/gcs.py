@@ -91,6 +91,41 @@ class GcsLake(Lake):
             )
 
 
+    def _tail(self, key: str, leaf: str, n: int) -> bytes | None:
+        from google.api_core.exceptions import NotFound
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        blob = self.bucket.get_blob(self._name(key, leaf), timeout=self.timeout)
+        if blob is None:
+            return None
+        try:
+            body: bytes = blob.download_as_bytes(
+                start=max(0, int(blob.size) - n), timeout=self.timeout, retry=DEFAULT_RETRY
+            )
+        except NotFound:
+            return None
+        return body
+
+    def _move(self, key: str, leaf: str, to: str) -> None:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        blob = self.bucket.blob(self._name(key, leaf))
+        self.bucket.copy_blob(
+            blob, self.bucket, self._name(key, to), timeout=self.timeout, retry=DEFAULT_RETRY
+        )
+        blob.delete(timeout=self.timeout, retry=DEFAULT_RETRY)
+
+    def objects(self, below: str = "") -> list[tuple[str, int]]:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        start = "/".join(p for p in (self.prefix, below) if p)
+        blobs = self.bucket.list_blobs(
+            prefix=f"{start}/" if start else None, timeout=self.timeout, retry=DEFAULT_RETRY
+        )
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return sorted((b.name[cut:], int(b.size)) for b in blobs)
+
+
 def _storage_client(project: str | None = None) -> Any:
     """A client for real GCS (Google's credential discovery) or, when
     ``STORAGE_EMULATOR_HOST`` is set, for the emulator with anonymous credentials."""

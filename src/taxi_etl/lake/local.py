@@ -55,3 +55,24 @@ class LocalLake(Lake):
 
     def _delete(self, key: str, leaf: str) -> None:
         (self.root / key / leaf).unlink(missing_ok=True)
+
+    def _tail(self, key: str, leaf: str, n: int) -> bytes | None:
+        try:
+            with (self.root / key / leaf).open("rb") as fh:
+                fh.seek(max(0, fh.seek(0, os.SEEK_END) - n))
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def _move(self, key: str, leaf: str, to: str) -> None:
+        os.replace(self.root / key / leaf, self.root / key / to)
+
+    def objects(self, below: str = "") -> list[tuple[str, int]]:
+        top = self.root / below if below else self.root
+        if not top.is_dir():
+            return []
+        return sorted(
+            (p.relative_to(self.root).as_posix(), p.stat().st_size)
+            for p in top.rglob("*")
+            if p.is_file()
+        )

@@ -17,6 +17,8 @@ MANIFEST_FILE = "_manifest.json"
 EXTRA_FILE = "_extra.arrow"
 #: The manifest of a publish under way, written before its data (see Lake.publish).
 PENDING_FILE = "_manifest.pending.json"
+#: The prefix of a damaged partition's objects, moved out of readers' way (verify).
+QUARANTINE = "_damaged."
 
 
 class ManifestDamaged(ValueError):

@@ -43,6 +43,9 @@ def writer_options(
         "compression_level": level if compression == "zstd" else None,
         "use_dictionary": [n for n in schema.arrow.names if n not in stamps],
         "write_statistics": [n for n in schema.arrow.names if n not in untested],
+        # A CRC per page: damage inside a page that decompresses to garbage without an
+        # error is found by a reader that checks them (taxi-etl verify --deep).
+        "write_page_checksum": True,
     }
 
 
