@@ -200,11 +200,15 @@ def test_force_reload_is_atomic_for_readers(workdir: Path, mirror_url: str) -> N
 
 
 def test_a_damaged_manifest_costs_only_its_month(
-    workdir: Path, mirror_url: str, capsys: pytest.CaptureFixture[str]
+    workdir: Path,
+    mirror_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A truncated _manifest.json made every backfill and catch-up of the dataset fail
     with a bare ValidationError, --force too. Now that month alone is not loaded, said
     with its path, and loaded again; the others go on, and the summary has every month."""
+    monkeypatch.setenv("COLUMNS", "300")  # the table's notes whole, whatever the terminal
     args = ["backfill", "yellow", "2021-01..2021-03", "--source-url", mirror_url]
     assert main(args) == 0
     folder = "colour=yellow/year=2021/month=02"
@@ -214,10 +218,39 @@ def test_a_damaged_manifest_costs_only_its_month(
     assert main(args) == 0
     said = capsys.readouterr().out
     assert said.count("skipped") == 2 and "reloaded" in said
-    assert "not loaded, manifest damaged" in said and f"{folder}/_manifest.json" in said
+    assert "not loaded, manifest damaged" in said and f"{folder}/_manifest.json" in said, said
     part = Partition(Colour.yellow, 2021, 2)
     repaired = lake.open_lake(workdir / "lake").loaded(part)
     assert repaired is not None and repaired.rows == 30_000
     manifest.write_text('{"partition": "colour=yellow/year=2021/month=03"}')  # another's
     assert main([*args, "--force"]) == 0
     assert lake.open_lake(workdir / "lake").loaded(part) is not None
+
+
+def test_an_unreachable_lake_fails_each_month_clearly_and_the_run_still_reports(
+    workdir: Path,
+    mirror_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """GCS that cannot be reached cost about 105 s a month, then a backfill failed with a
+    bare RetryError and no table. Now the first month says the lake could not be
+    reached, within the storage deadline, the months not started are not tried, and the
+    summary lists every month."""
+    from taxi_etl.devtools.net import free_port
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")  # nothing
+    monkeypatch.setenv("TAXI_ETL_STORAGE_DEADLINE", "2")
+    monkeypatch.setenv("COLUMNS", "300")  # the table on one line per month
+    lake = ["--lake", "gs://unreachable-bucket", "--source-url", mirror_url]
+    run = ["run", "--colour", "yellow", "--year", "2021", "--months", "1-3"]
+    assert main([*run, *lake, "--concurrency", "1"]) == 1
+    said = capsys.readouterr().out
+    assert said.count("could not be reached") == 3, said  # the first month's, then twice
+    assert said.count("not tried: LakeUnreachable") == 2
+    # A backfill asks the lake of each month first: each says so, and none is run.
+    assert main(["backfill", "yellow", "2021-01..2021-03", *lake]) == 1
+    said = capsys.readouterr().out
+    assert said.count("could not be reached") == 3, said
+    for month in ("2021-01", "2021-02", "2021-03"):
+        assert month in said

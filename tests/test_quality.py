@@ -95,3 +95,15 @@ def test_a_file_that_holds_another_month_fails_with_the_share(tmp_path: Path) ->
     assert held.detail.startswith("the file holds another month: 100.0% of its pickups")
     with pytest.raises(quality.QualityError, match="the file holds another month"):
         quality.enforce(list(results.values()), "yellow 2019-11")
+
+
+def test_a_few_rows_cannot_make_a_file_another_months(tmp_path: Path) -> None:
+    """Real heads start with strays: yellow 2019-01's first 8 rows hold 5 from 2018.
+    Fewer rows than the rule's min_rows pass, and the detail says why."""
+    src = tmp_path / "yellow_tripdata_2019-11.csv.gz"
+    rows = quality.POLICY["file_holds_its_month"].min_rows - 1
+    sample.generate_month(src, "yellow", 2019, 1, rows)
+    out = tmp_path / "out.parquet"
+    held = by_name(quality.run_checks(convert(src, out, "yellow"), out))["file_holds_its_month"]
+    assert held.passed and held.value == 0.0
+    assert held.detail == f"{rows} rows are too few to tell another month's file from strays"

@@ -22,7 +22,8 @@ def one_month(tmp_path: Path) -> Path:
 
 
 def fetch(url: str, dest: Path, **kw: float) -> source.Download:
-    return source.download(url + PATH, dest, backoff=0.05, **kw)  # type: ignore[arg-type]
+    retries = source.Retries(backoff=0.05, **kw)  # type: ignore[arg-type]
+    return source.download(url + PATH, dest, retries=retries)
 
 
 def test_url_pattern_is_the_release_layout() -> None:
@@ -53,7 +54,7 @@ def test_404_is_not_published_without_retries(one_month: Path, tmp_path: Path) -
         source.download(
             url + "/yellow/yellow_tripdata_2021-08.csv.gz",
             tmp_path / "cache" / "x.csv.gz",
-            backoff=0.05,
+            retries=source.Retries(backoff=0.05),
         )
     assert plan.requests["/yellow/yellow_tripdata_2021-08.csv.gz"] == 1
     assert not list((tmp_path / "cache").iterdir())
@@ -93,4 +94,25 @@ def test_a_silent_server_times_out(one_month: Path, tmp_path: Path) -> None:
     ):
         fetch(url, tmp_path / "cache" / "f.csv.gz", timeout=0.3, attempts=2)
     assert time.monotonic() - started < 4
+    assert not list((tmp_path / "cache").iterdir())
+
+
+def test_a_host_that_trickles_is_abandoned_at_the_deadline(tmp_path: Path) -> None:
+    """A host that keeps sending, but slowly, never trips the idle timeout: each attempt
+    lasted as long as the host liked. Below min_rate after the grace period, an attempt
+    ends, and the download fails after its attempts, naming the rate."""
+    one_month = tmp_path / "mirror"
+    sample.write_mirror(one_month, "green", 2020, [1], 150_000)
+    size = (one_month / PATH.lstrip("/")).stat().st_size
+    rate = 64_000  # the mirror's 256 KiB chunk every 4 s: never 30 s of silence
+    retries = source.Retries(timeout=30, attempts=2, backoff=0.05, min_rate=500_000, grace=1.0)
+    started = time.monotonic()
+    with (
+        mirror.serve(one_month, rate=rate) as url,
+        pytest.raises(source.SourceError, match=r"slower than 500,000 bytes/s: .*attempt 2/2"),
+    ):
+        source.download(url + PATH, tmp_path / "cache" / "f.csv.gz", retries=retries)
+    # Two attempts of a little over the grace period, not the whole file at that rate.
+    assert size / rate > 40
+    assert time.monotonic() - started < size / rate / 3
     assert not list((tmp_path / "cache").iterdir())

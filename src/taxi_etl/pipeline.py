@@ -61,8 +61,12 @@ def url_of(part: Partition, cfg: Settings) -> str:
 
 def probe(part: Partition, cfg: Settings) -> source.Remote:
     """What the host has of the month now; NotPublished if nothing."""
-    retries = source.Retries(cfg.download_timeout, cfg.download_attempts)
-    return source.probe(url_of(part, cfg), cfg.source, retries)
+    return source.probe(url_of(part, cfg), cfg.source, cfg.retries())
+
+
+def lake_of(cfg: Settings) -> Lake:
+    """The run's lake, with its storage timeouts."""
+    return open_lake(cfg.lake, upload_timeout=cfg.upload_timeout, deadline=cfg.storage_deadline)
 
 
 def download_path(part: Partition, cfg: Settings) -> Path:
@@ -70,13 +74,7 @@ def download_path(part: Partition, cfg: Settings) -> Path:
 
 
 def fetch(part: Partition, cfg: Settings) -> source.Download:
-    return source.download(
-        url_of(part, cfg),
-        download_path(part, cfg),
-        cfg.source,
-        timeout=cfg.download_timeout,
-        attempts=cfg.download_attempts,
-    )
+    return source.download(url_of(part, cfg), download_path(part, cfg), cfg.source, cfg.retries())
 
 
 def unchanged(lake: Lake, verdict: Verdict, download: source.Download) -> Manifest | None:
@@ -276,7 +274,7 @@ async def run_month(
     check_exists(cfg.source, part.colour, [(part.year, part.month)])
     remote = await asyncio.to_thread(probe, part, cfg)
     # Off the event loop: a gcs-block:// lake loads a Prefect block synchronously.
-    lake = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)
+    lake = await asyncio.to_thread(lake_of, cfg)
     verdict = await asyncio.to_thread(decide, lake, part, remote, cfg, force)
     if not verdict.load:
         steps.log(f"{part}: {verdict.status}" + (f" ({verdict.reason})" if verdict.reason else ""))

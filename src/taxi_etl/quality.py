@@ -31,6 +31,8 @@ class Severity(StrEnum):
 class Rule:
     severity: Severity
     threshold: float  # meaning depends on the check: a minimum share or a maximum share
+    #: Fewer rows than this cannot tell: the check passes, and its detail says why.
+    min_rows: int = 0
 
 
 # The one place thresholds and severities are set. Real TLC months carry a few
@@ -41,8 +43,10 @@ POLICY: dict[str, Rule] = {
     "pickups_in_month_share": Rule(Severity.warn, 0.99),
     # A file whose pickups are mostly outside its month is another month's file (a
     # mirror that serves January as 2019-11): refused, not loaded under the wrong name.
-    # Real months carry a few strays (green 2020-01's first row is from 2019-12).
-    "file_holds_its_month": Rule(Severity.fail, 0.5),
+    # Real months carry a few strays (green 2020-01's first row is from 2019-12), and a
+    # real file's first rows can be mostly strays (yellow 2019-01's first 8 rows: 5 from
+    # 2018), so a file is judged on 1,000 rows at least; a real month has far more.
+    "file_holds_its_month": Rule(Severity.fail, 0.5, min_rows=1_000),
     "negative_distance_share": Rule(Severity.warn, 0.01),
     "negative_fare_share": Rule(Severity.warn, 0.01),
     "negative_duration_share": Rule(Severity.warn, 0.01),
@@ -169,9 +173,12 @@ def run_checks(stats: TransformStats, parquet: Path) -> list[CheckResult]:
         ok = inside >= POLICY["pickups_in_month_share"].threshold
         detail = f"{stats.outside_month} pickups outside the month"
         results.append(_check("pickups_in_month_share", inside, ok, detail))
-        ok = inside >= POLICY["file_holds_its_month"].threshold
+        rule = POLICY["file_holds_its_month"]
+        ok = inside >= rule.threshold or rows < rule.min_rows
         detail = (
             "the pickups are in its month"
+            if inside >= rule.threshold
+            else f"{rows} rows are too few to tell another month's file from strays"
             if ok
             else f"the file holds another month: {1 - inside:.1%} of its pickups are outside "
             f"its month (first {stats.pickup_min}, last {stats.pickup_max})"

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taxi_etl.params import DaskAddress, LakeSpec, Runner, Source, check_url
-from taxi_etl.source import DEFAULT_BASE_URL
+from taxi_etl.source import DEFAULT_BASE_URL, Retries
 
 
 class Settings(BaseSettings):
@@ -47,10 +47,25 @@ class Settings(BaseSettings):
         60.0, gt=0, description="seconds of silence before a download attempt is abandoned"
     )
     download_attempts: int = Field(4, ge=1, le=20)
+    download_min_rate: float = Field(
+        64 * 1024,
+        gt=0,
+        description="bytes a second an attempt must average after download_grace seconds; "
+        "so a download's deadline is download_grace + its size / this rate",
+    )
+    download_grace: float = Field(
+        120.0, gt=0, description="seconds a download may take before its rate is checked"
+    )
     upload_timeout: float = Field(
         600.0,
         gt=0,
         description="per GCS request; the library's 60 s default is too short for large months",
+    )
+    storage_deadline: float = Field(
+        120.0,
+        gt=0,
+        description="seconds a GCS call retries transient errors before the lake is "
+        "unreachable for that month",
     )
     transform_slots: int | None = Field(
         None,
@@ -89,6 +104,15 @@ class Settings(BaseSettings):
                 "host of your copy with --source-url (or TAXI_ETL_TLC_CSV_URL)"
             )
         return self
+
+    def retries(self) -> Retries:
+        """How hard a download or a probe tries, and how slow it may be."""
+        return Retries(
+            self.download_timeout,
+            self.download_attempts,
+            min_rate=self.download_min_rate,
+            grace=self.download_grace,
+        )
 
     @property
     def base_url(self) -> str:

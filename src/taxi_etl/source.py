@@ -164,12 +164,21 @@ def _retryable(exc: Exception) -> bool:
 
 @dataclass(frozen=True)
 class Retries:
-    """How hard to try: seconds of silence per attempt, attempts, and the backoff."""
+    """How hard to try: seconds of silence per attempt, attempts, the backoff, and the
+    slowest an attempt may be: after `grace` seconds its average must be `min_rate`
+    bytes a second, so an attempt lasts at most ``grace + size / min_rate``, whatever a
+    host that announces 10 GB and trickles 100 bytes every 2 s would like."""
 
     timeout: float = 60.0
     attempts: int = 4
     backoff: float = 1.0
     max_backoff: float = 30.0
+    min_rate: float = 64 * 1024
+    grace: float = 120.0
+
+
+class TooSlow(httpx.TransportError):
+    """An attempt fell below the slowest rate allowed (retried like a timeout)."""
 
 
 def _with_retries(url: str, attempt: Callable[[httpx.Client], _T], retries: Retries) -> _T:
@@ -193,6 +202,16 @@ def _with_retries(url: str, attempt: Callable[[httpx.Client], _T], retries: Retr
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _keep_up(size: int, elapsed: float, expected: str | None, retries: Retries) -> None:
+    if elapsed > retries.grace and size < retries.min_rate * elapsed:
+        whole = f" of {int(expected):,}" if expected is not None else ""
+        deadline = f"; {retries.grace + int(expected) / retries.min_rate:.0f} s" if expected else ""
+        raise TooSlow(
+            f"slower than {retries.min_rate:,.0f} bytes/s: {size:,}{whole} bytes in "
+            f"{elapsed:.0f} s (the deadline: {retries.grace:.0f} s + size / rate{deadline})"
+        )
+
+
 def probe(url: str, source: Source = Source.dtc, retries: Retries = Retries()) -> Remote:
     """One HEAD: what the host says of the file now; NotPublished if it has none."""
 
@@ -213,14 +232,7 @@ def probe(url: str, source: Source = Source.dtc, retries: Retries = Retries()) -
 
 
 def download(
-    url: str,
-    dest: Path,
-    source: Source = Source.dtc,
-    *,
-    timeout: float = 60.0,
-    attempts: int = 4,
-    backoff: float = 1.0,
-    max_backoff: float = 30.0,
+    url: str, dest: Path, source: Source = Source.dtc, retries: Retries = Retries()
 ) -> Download:
     """Fetch ``url`` into ``dest`` with its sha256 and version headers; NotPublished if
     the host does not have it."""
@@ -230,14 +242,18 @@ def download(
     def get(client: httpx.Client) -> Download:
         digest = hashlib.sha256()
         size = 0
+        started = time.monotonic()
         with client.stream("GET", url) as resp:
             _check(resp, url, Source(source))
             expected = resp.headers.get("content-length")
             with tmp.open("wb") as fh:
-                for chunk in resp.iter_raw(CHUNK):
+                # As the bytes arrive: a fixed chunk size would wait for a whole chunk
+                # from a host that trickles, and the rate could not be checked.
+                for chunk in resp.iter_raw():
                     digest.update(chunk)
                     fh.write(chunk)
                     size += len(chunk)
+                    _keep_up(size, time.monotonic() - started, expected, retries)
             headers = resp.headers
         if expected is not None and int(expected) != size:
             raise httpx.RemoteProtocolError(f"got {size} of {expected} bytes")
@@ -246,7 +262,7 @@ def download(
         )
 
     try:
-        got = _with_retries(url, get, Retries(timeout, attempts, backoff, max_backoff))
+        got = _with_retries(url, get, retries)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -72,13 +72,7 @@ def load_zones(lake: Lake, cfg: Settings) -> tuple[ZonesManifest, bool]:
     """The source's current lookup in the lake; (its manifest, whether it was new)."""
     url = source.zones_url(cfg.base_url, cfg.source)
     with tempfile.TemporaryDirectory(prefix="taxi-etl-zones-") as tmp:
-        got = source.download(
-            url,
-            Path(tmp) / "taxi_zone_lookup.csv",
-            cfg.source,
-            timeout=cfg.download_timeout,
-            attempts=cfg.download_attempts,
-        )
+        got = source.download(url, Path(tmp) / "taxi_zone_lookup.csv", cfg.source, cfg.retries())
         key = revision_key(got.sha256)
         held = lake.table_manifest(key)
         if held is not None:

@@ -103,7 +103,8 @@ def test_convert_says_what_it_left_out(
     fail checks."""
     src = tmp_path / source.file_name("yellow", 2021, 1)
     sample.generate_month(src, "yellow", 2021, 1, 2_000)
-    renamed = tmp_path / "yellow_tripdata_2021-02.csv.gz"
+    renamed = tmp_path / "renamed" / src.name  # the same month: its content is judged
+    renamed.parent.mkdir()
     with gzip.open(src, "rt") as fh, gzip.open(renamed, "wt") as out:
         out.write(fh.readline().replace("RatecodeID", "rate_code_id"))
         out.write(fh.read())
@@ -123,7 +124,8 @@ def test_convert_applies_runs_fail_checks_and_writes_nothing(
     month, and so does convert (exit 1, no file)."""
     src = tmp_path / source.file_name("yellow", 2021, 1)
     sample.generate_month(src, "yellow", 2021, 1, 2_000)
-    renamed = tmp_path / "yellow_tripdata_2021-03.csv.gz"
+    renamed = tmp_path / "renamed" / src.name
+    renamed.parent.mkdir()
     with gzip.open(src, "rt") as fh, gzip.open(renamed, "wt") as out:
         header = fh.readline().replace("PULocationID", "pu_loc").replace("DOLocationID", "do_loc")
         out.write(header)
@@ -134,9 +136,8 @@ def test_convert_applies_runs_fail_checks_and_writes_nothing(
     said = capsys.readouterr().out
     assert "not written: key_null_share=1.0" in said
     assert dst.read_bytes() == b"an earlier conversion"  # left as it was
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [src.name, renamed.name, dst.name]
-    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([src.name, "renamed", dst.name])
+    assert [p.name for p in renamed.parent.iterdir()] == [renamed.name]
 
 
 def test_demo_runs_offline_and_reads_back(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ bytes."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,23 @@ def test_a_cached_download_changed_on_disk_is_downloaded_again(
     assert held is not None and held.rows == 3_000
     x_file = x / "yellow" / source.file_name("yellow", 2019, 1)
     assert held.source_sha256 == source.sha256_of(x_file) == source.sha256_of(cached)
+
+
+def test_a_new_container_has_neither_the_download_nor_the_cached_result(
+    workdir: Path, tmp_path: Path
+) -> None:
+    """A deployment's flow-run container starts without the cache and without Prefect's
+    result storage, while the server still holds the fetch task's cached state: reading
+    it failed the month ('Path .../storage/... does not exist', seen in CI's container
+    test of a re-run after a kill). A missing download is downloaded again instead."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    x = _host(tmp_path / "x", 3_000)
+    run = ["run", "--colour", "yellow", "--year", "2019", "--months", "1"]
+    with mirror.serve(x) as url:
+        assert main([*run, "--source-url", url]) == 0
+        shutil.rmtree(workdir / "cache")
+        shutil.rmtree(Path(PREFECT_LOCAL_STORAGE_PATH.value()))
+        assert main([*run, "--source-url", url, "--force"]) == 0
+    held = open_lake(workdir / "lake").loaded(PART)
+    assert held is not None and held.rows == 3_000

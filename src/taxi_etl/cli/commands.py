@@ -219,8 +219,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Every partition against its manifest; exit 1 if any is bad or anything is
     orphaned (with --repair: after repairing)."""
-    from taxi_etl import verify
-    from taxi_etl.lake import open_lake
+    from taxi_etl import pipeline, verify
     from taxi_etl.settings import Settings
 
     if args.lake is not None and not args.lake.strip():
@@ -229,7 +228,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         cfg = Settings.with_overrides(lake=args.lake)
     except ValidationError as exc:
         raise ParameterError(explain(exc)) from None
-    lake = open_lake(cfg.lake, upload_timeout=cfg.upload_timeout)
+    lake = pipeline.lake_of(cfg)
     colours = [Colour(args.colour)] if args.colour else list(Colour)
     with console.status(f"verifying {lake.uri}"):
         report = verify.verify(lake, colours, deep=args.deep, cache=cfg.cache)
@@ -253,15 +252,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_zones(args: argparse.Namespace) -> int:
     """The zone lookup into the lake, without Prefect: a small file, one step."""
-    from taxi_etl import zones
-    from taxi_etl.lake import open_lake
+    from taxi_etl import pipeline, zones
     from taxi_etl.settings import Settings
 
     parameters = source_parameters(args)
     cfg = Settings.with_overrides(
         lake=parameters["lake"], source_url=parameters["source_url"], source=parameters["source"]
     )
-    manifest, new = zones.load_zones(open_lake(cfg.lake, upload_timeout=cfg.upload_timeout), cfg)
+    manifest, new = zones.load_zones(pipeline.lake_of(cfg), cfg)
     state = "new revision" if new else "already in the lake"
     out.print(
         f"zones revision {manifest.revision}: {manifest.rows} zones from {manifest.source_url} "

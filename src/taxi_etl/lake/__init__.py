@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taxi_etl.lake.base import Lake
+from taxi_etl.lake.base import Lake, LakeUnreachable
 from taxi_etl.lake.gcs import GcsLake, _gcs_from_block, _storage_client
 from taxi_etl.lake.local import LocalLake
 from taxi_etl.lake.manifest import (
@@ -38,6 +38,7 @@ __all__ = [
     "QUARANTINE",
     "GcsLake",
     "Lake",
+    "LakeUnreachable",
     "LocalLake",
     "Manifest",
     "ManifestDamaged",
@@ -46,14 +47,17 @@ __all__ = [
 ]
 
 
-def open_lake(spec: str | Path, *, upload_timeout: float = 600.0) -> Lake:
+def open_lake(
+    spec: str | Path, *, upload_timeout: float = 600.0, deadline: float = 120.0
+) -> Lake:
     """``gs://BUCKET[/PREFIX]``, ``gcs-block://BLOCK`` (prefect-gcp GcsBucket) or a path."""
     try:
         where = LakeSpec.parse(str(spec))
     except ValueError as exc:
         raise ValueError(f"lake: {exc}") from None
     if where.kind == "gs":
-        return GcsLake(_storage_client().bucket(where.where), where.prefix, timeout=upload_timeout)
+        bucket = _storage_client().bucket(where.where)
+        return GcsLake(bucket, where.prefix, timeout=upload_timeout, deadline=deadline)
     if where.kind == "block":
-        return _gcs_from_block(where.where, upload_timeout)
+        return _gcs_from_block(where.where, upload_timeout, deadline)
     return LocalLake(Path(where.where))

@@ -25,6 +25,10 @@ from taxi_etl.lake.manifest import (
 from taxi_etl.params import Partition
 
 
+class LakeUnreachable(RuntimeError):
+    """The lake's storage could not be reached within its deadline."""
+
+
 class Lake(ABC):
     """Where partitions live; one instance per root, cheap to create.
 

@@ -17,7 +17,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from taxi_etl import pipeline, source
-from taxi_etl.lake import ManifestDamaged, open_lake, partition_key
+from taxi_etl.lake import LakeUnreachable, ManifestDamaged, partition_key
 from taxi_etl.orchestration import artifacts, runners
 from taxi_etl.orchestration.dask_flow import months_on_dask
 from taxi_etl.orchestration.month_flow import etl_web_to_gcs
@@ -71,6 +71,8 @@ async def _triage_one(lake: Any, part: Partition, cfg: Settings, probe_all: bool
         held = await asyncio.to_thread(lake.loaded, part)
     except ManifestDamaged:
         return None  # its run says so, and loads it again
+    except LakeUnreachable as exc:
+        return MonthResult.failed(part, exc)
     if held is None and not probe_all:
         return None  # new: its run asks the host
     try:
@@ -94,7 +96,7 @@ async def _triage(
     """The months to run, and the results of those that need none. With
     `stop_at_unpublished` the months after the first unpublished one are dropped."""
     cfg = run.cfg
-    lake = await asyncio.to_thread(open_lake, cfg.lake)
+    lake = await asyncio.to_thread(pipeline.lake_of, cfg)
     gate = asyncio.Semaphore(TRIAGE_AT_ONCE)
     parts = run.partitions()
 
@@ -137,9 +139,14 @@ async def run_months(run: MonthsRun) -> list[MonthResult]:
         results.update(zip(todo, ran, strict=True))
     elif todo:
         gate = asyncio.Semaphore(run.concurrency)
+        unreachable: list[str] = []  # once the lake is, the months not started are not tried
 
         async def child(part: Partition) -> None:
             async with gate:
+                if unreachable:
+                    result = MonthResult.of(part, MonthStatus.failed, error=unreachable[0])
+                    results[part] = await progress.add(result)
+                    return
                 state = await etl_web_to_gcs(
                     month=part.month,
                     year=part.year,
@@ -148,7 +155,10 @@ async def run_months(run: MonthsRun) -> list[MonthResult]:
                     cfg=run.cfg,
                     return_state=True,
                 )
-            results[part] = await progress.add(await as_result(part, state))
+            result = await as_result(part, state)
+            if result.error and result.error.startswith(LakeUnreachable.__name__):
+                unreachable.append(f"not tried: {result.error}")
+            results[part] = await progress.add(result)
 
         await asyncio.gather(*(child(p) for p in todo))
     ordered = [results[p] for p in run.partitions() if p in results]

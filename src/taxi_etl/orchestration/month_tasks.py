@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import task_input_hash
 
 from taxi_etl import pipeline, quality, source, zones
-from taxi_etl.lake import Lake, open_lake
+from taxi_etl.lake import Lake
 from taxi_etl.orchestration import artifacts
 from taxi_etl.orchestration.compat import fetch_result_storage, no_cache
 from taxi_etl.params import Partition
@@ -79,10 +79,15 @@ async def _fetch(part: Partition, cfg: Settings, remote: source.Remote) -> sourc
     """The cached fetch, refreshed if the host gave no version to key the cache on, or
     if what the cache holds is not the version the host describes now: the file gone,
     or its bytes no longer those the cached result recorded (another process, another
-    host, a hand replaced it)."""
-    download: source.Download = await fetch.with_options(refresh_cache=not remote.known)(
-        part, cfg, remote
-    )
+    host, a hand replaced it).
+
+    A missing file is looked for first: a flow-run container starts with neither the
+    file nor the cached result's storage, and Prefect fails reading a result that is
+    not there rather than run the task again."""
+    gone = not await asyncio.to_thread(pipeline.download_path(part, cfg).exists)
+    download: source.Download = await fetch.with_options(
+        refresh_cache=gone or not remote.known
+    )(part, cfg, remote)
     if remote.known and not await asyncio.to_thread(download.intact, remote):
         get_run_logger().warning("%s: the cached download is not intact; downloading", part)
         download = await fetch.with_options(refresh_cache=True)(part, cfg, remote)
@@ -101,7 +106,7 @@ def run_id() -> str | None:
 @task(name="zones", **no_cache())
 async def load_zones(cfg: Settings) -> zones.ZonesManifest:
     """The zone lookup the source serves now, as a revision in the lake."""
-    target = await asyncio.to_thread(open_lake, cfg.lake, upload_timeout=cfg.upload_timeout)
+    target = await asyncio.to_thread(pipeline.lake_of, cfg)
     manifest, new = await asyncio.to_thread(zones.load_zones, target, cfg)
     get_run_logger().info(
         "zones revision %s (%d zones): %s",
