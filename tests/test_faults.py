@@ -21,6 +21,8 @@ from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import DATA_FILE, EXTRA_FILE, MANIFEST_FILE, PENDING_FILE, Manifest
 from taxi_etl.params import Colour, Partition
 
+pytestmark = pytest.mark.prefect
+
 PART_DIR = "colour=green/year=2020/month=01"
 
 

@@ -23,6 +23,8 @@ from taxi_etl.params import Colour, Partition
 from taxi_etl.schemas import for_colour
 from taxi_etl.settings import Settings
 
+pytestmark = pytest.mark.prefect
+
 
 def run(**kw: Any) -> Any:
     return running.run_parent(**kw)

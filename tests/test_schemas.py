@@ -6,6 +6,8 @@ import pytest
 from taxi_etl.devtools import sample, tlc_sample
 from taxi_etl.schemas import FLAG_COLUMN, SchemaError, for_colour
 
+pytestmark = pytest.mark.one_line
+
 
 @pytest.mark.parametrize(
     ("colour", "header_key"),

@@ -3,26 +3,46 @@ CLI route against the same blocks; runs with bad parameters refused by the serve
 
 On the installed Prefect line: Prefect 2's DockerContainer block and notification
 policy, or Prefect 3's work pool and automation (the server is the same line's).
+
+deploy.py takes seconds per run, so it runs a few times per module, not per case: the
+fixtures below run it and read back what it wrote right after each run, and the cases
+assert on that. ``plain`` is the compose stack's deploy, twice; ``configured`` a deploy
+with a notify URL and real GCS settings, twice (it converges), then once without them.
 """
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from deploy_support import ALL, REGISTERED, REPO, deploy, read
+from lines import LINE
 from prefect_server import PREFECT, clean_env
 
 from taxi_etl import deployments
-from taxi_etl.orchestration.compat import PREFECT_2
+
+SOURCE_URL = "http://mirror:8000"
+#: The secret part of the notify URL.
+SECRET = "T0KEN-41ac0e"
+NOTIFY_URL = f"http://alerts.example.invalid:8080/hooks/{SECRET}"
+#: For real GCS: the key is mounted into the flow containers; the deploying machine does
+#: not have it, and the block stores the path, never the key.
+REAL_GCS = {
+    "TAXI_ETL_DEPLOY_STORAGE_EMULATOR_HOST": "",
+    "TAXI_ETL_DEPLOY_CREDENTIALS_FILE": "/run/secrets/gcp-sa.json",
+    "TAXI_ETL_DEPLOY_GCP_PROJECT": "my-project",
+    "TAXI_ETL_DEPLOY_VOLUMES": '["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]',
+}
 
 
 def container_defaults(api_url: str) -> dict[str, Any]:
-    """What every flow-run container gets (image, env, labels, ...): the DockerContainer
-    block's data, or the defaults of the work pool's job variables."""
-    if PREFECT_2:
+    """What every flow-run container gets (image, env, labels, ...): the agent's
+    DockerContainer block's data, or the defaults of the worker's work pool's job
+    variables."""
+    if LINE.launcher == "agent":
         block = read(api_url, "read_block_document_by_name", "taxi-etl", "docker-container")
         data: dict[str, Any] = block.data
         return data
@@ -32,76 +52,142 @@ def container_defaults(api_url: str) -> dict[str, Any]:
     return {name: spec.get("default") for name, spec in variables.items()}
 
 
-def test_deploy_is_idempotent_and_writes_no_secret(api_url: str) -> None:
-    first = deploy(PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_SOURCE_URL="http://mirror:8000")
+def _block(api_url: str, name: str, block_type: str, include_secrets: bool) -> Any:
+    return read(
+        api_url,
+        "read_block_document_by_name",
+        name,
+        block_type,
+        include_secrets=include_secrets,
+    )
+
+
+@dataclass(frozen=True)
+class Plain:
+    """deploy.py as the compose stack runs it, twice, and what it wrote."""
+
+    first: subprocess.CompletedProcess[str]
+    second: subprocess.CompletedProcess[str]
+    #: Every deployment registered by the first run, read after the second, by id.
+    deployments: dict[str, Any]
+    defaults: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def plain(api_url: str) -> Plain:
+    env = {"PREFECT_API_URL": api_url, "TAXI_ETL_DEPLOY_SOURCE_URL": SOURCE_URL}
+    first = deploy(**env)
     assert first.returncode == 0, first.stderr
+    second = deploy(**env)
+    ids = dict(REGISTERED.findall(first.stdout))
+    written = {i: read(api_url, "read_deployment", i) for i in ids.values()}
+    return Plain(first, second, written, container_defaults(api_url))
+
+
+@dataclass(frozen=True)
+class Configured:
+    """deploy.py with a notify URL and real GCS, then again, then without either."""
+
+    result: subprocess.CompletedProcess[str]
+    #: After the first run with the settings.
+    creds: Any
+    bucket: Any
+    defaults: dict[str, Any]
+    alerts_shown: Any
+    alerts: Any
+    crashed_shown: Any
+    crashed: Any
+    #: After the second run with the settings.
+    again: subprocess.CompletedProcess[str]
+    route_again: Any
+    #: After a run without them.
+    without: subprocess.CompletedProcess[str]
+    defaults_without: dict[str, Any]
+    route_without: Any
+
+
+@pytest.fixture(scope="module")
+def configured(api_url: str) -> Configured:
+    only = ("--only", "backfill", "--only", "custom")
+    env = {"PREFECT_API_URL": api_url, "TAXI_ETL_DEPLOY_NOTIFY_URL": NOTIFY_URL, **REAL_GCS}
+    result = deploy(*only, **env)
+    assert result.returncode == 0, result.stderr
+    creds = _block(api_url, "taxi-gcp", "gcp-credentials", include_secrets=True)
+    bucket = _block(api_url, "taxi-lake", "gcs-bucket", include_secrets=True)
+    defaults = container_defaults(api_url)
+    alerts_shown = _block(api_url, "taxi-etl-alerts", "webhook", include_secrets=False)
+    alerts = _block(api_url, "taxi-etl-alerts", "webhook", include_secrets=True)
+    crashed_shown = _block(api_url, "taxi-etl-crashed", "custom-webhook", include_secrets=False)
+    crashed = _block(api_url, "taxi-etl-crashed", "custom-webhook", include_secrets=True)
+    again = deploy(*only, **env)
+    route_again = read_crash_route(api_url)
+    # Back to the emulator defaults, without a notify URL, for the other tests of this module.
+    without = deploy(*only, PREFECT_API_URL=api_url)
+    return Configured(
+        result,
+        creds,
+        bucket,
+        defaults,
+        alerts_shown,
+        alerts,
+        crashed_shown,
+        crashed,
+        again,
+        route_again,
+        without,
+        container_defaults(api_url),
+        read_crash_route(api_url),
+    )
+
+
+def test_deploy_is_idempotent_and_writes_no_secret(plain: Plain) -> None:
+    first, second = plain.first, plain.second  # the first exited 0 (the fixture asserts it)
     assert "Warning" not in first.stderr  # the accepted deprecations stay silent
     ids = dict(REGISTERED.findall(first.stdout))
     assert list(ids) == ALL
-    second = deploy(PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_SOURCE_URL="http://mirror:8000")
     assert dict(REGISTERED.findall(second.stdout)) == ids
 
     sets = {p.full_name: p for p in deployments.DEPLOYMENTS}
     for name, deployment_id in ids.items():
-        d = read(api_url, "read_deployment", deployment_id)
+        d = plain.deployments[deployment_id]
         assert d.name == name.split("/")[1]
         assert d.entrypoint == sets[name].entrypoint
-        if PREFECT_2:
+        if LINE.launcher == "agent":
             assert d.path == deployments.FLOW_PATH
         else:  # the worker's container starts in the image's code: nothing to pull
             assert (d.work_pool_name, d.pull_steps) == ("taxi-etl-docker", None)
-            assert d.job_variables == {"image": "taxi-etl:prefect3"}
+            assert d.job_variables == {"image": LINE.image}
         assert d.parameters == sets[name].parameters
         assert d.enforce_parameter_schema is True
         assert len(d.schedules) == (1 if name.endswith("-catchup") else 0)
-    backfill = read(api_url, "read_deployment", ids["etl_backfill_flow/backfill"])
+    backfill = plain.deployments[ids["etl_backfill_flow/backfill"]]
     assert backfill.parameter_openapi_schema["required"] == ["months"]
-    defaults = container_defaults(api_url)
-    assert defaults["env"]["TAXI_ETL_DTC_URL"] == "http://mirror:8000"
-    assert defaults["image_pull_policy"] == ("IF_NOT_PRESENT" if PREFECT_2 else "Never")
+    defaults = plain.defaults
+    assert defaults["env"]["TAXI_ETL_DTC_URL"] == SOURCE_URL
+    assert defaults["image_pull_policy"] == LINE.image_pull_policy
     assert defaults["labels"]["io.taxi-etl.role"] == "flow-run"
 
 
 def test_credentials_block_points_at_a_file_that_only_the_containers_have(
-    api_url: str,
+    configured: Configured,
 ) -> None:
-    # For real GCS: the key is mounted into the flow containers; the deploying machine
-    # does not have it, and the block stores the path, never the key.
-    result = deploy(
-        "--only",
-        "backfill",
-        PREFECT_API_URL=api_url,
-        TAXI_ETL_DEPLOY_STORAGE_EMULATOR_HOST="",
-        TAXI_ETL_DEPLOY_CREDENTIALS_FILE="/run/secrets/gcp-sa.json",
-        TAXI_ETL_DEPLOY_GCP_PROJECT="my-project",
-        TAXI_ETL_DEPLOY_VOLUMES='["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]',
-    )
-    assert result.returncode == 0, result.stderr
-    creds = read(
-        api_url,
-        "read_block_document_by_name",
-        "taxi-gcp",
-        "gcp-credentials",
-        include_secrets=True,
-    )
-    assert creds.data == {
+    assert configured.creds.data == {
         "service_account_file": "/run/secrets/gcp-sa.json",
         "service_account_info": None,
         "project": "my-project",
     }
-    bucket = read(api_url, "read_block_document_by_name", "taxi-lake", "gcs-bucket")
-    assert bucket.data["bucket"] == "taxi-lake"
-    defaults = container_defaults(api_url)
+    assert configured.bucket.data["bucket"] == "taxi-lake"
+    defaults = configured.defaults
     assert defaults["env"]["TAXI_ETL_LAKE"] == "gcs-block://taxi-lake"
     assert "STORAGE_EMULATOR_HOST" not in defaults["env"]
     assert defaults["volumes"] == ["/srv/keys/sa.json:/run/secrets/gcp-sa.json:ro"]
     # Back to the emulator defaults for the other tests of this module.
-    assert deploy("--only", "backfill", PREFECT_API_URL=api_url).returncode == 0
+    assert configured.without.returncode == 0, configured.without.stderr
 
 
-@pytest.mark.skipif(not PREFECT_2, reason="Prefect 3 has no `prefect deployment build/apply`")
-def test_course_cli_route_build_edit_apply(api_url: str, tmp_path: Path) -> None:
-    assert deploy("--only", "backfill", PREFECT_API_URL=api_url).returncode == 0  # the block
+@pytest.mark.prefect2_only(reason="Prefect 3 has no `prefect deployment build/apply`")
+def test_course_cli_route_build_edit_apply(api_url: str, plain: Plain, tmp_path: Path) -> None:
+    # `plain` saved the DockerContainer block the course's route names.
     src = tmp_path / "src" / "taxi_etl"
     src.mkdir(parents=True)
     (src / "flows.py").write_bytes((REPO / "src" / "taxi_etl" / "flows.py").read_bytes())
@@ -131,80 +217,59 @@ def test_course_cli_route_build_edit_apply(api_url: str, tmp_path: Path) -> None
     assert d.infrastructure_document_id == infra.id
 
 
-def test_notify_url_is_saved_in_a_webhook_block_and_never_printed(api_url: str) -> None:
-    secret = "T0KEN-41ac0e"
-    url = f"http://alerts.example.invalid:8080/hooks/{secret}"
-    result = deploy("--only", "custom", PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_NOTIFY_URL=url)
-    assert result.returncode == 0, result.stderr
-    assert secret not in result.stdout + result.stderr
-    shown = read(
-        api_url,
-        "read_block_document_by_name",
-        "taxi-etl-alerts",
-        "webhook",
-        include_secrets=False,
-    )
-    assert secret not in str(shown.data)  # what the UI gets: the API masks it
-    block = read(
-        api_url,
-        "read_block_document_by_name",
-        "taxi-etl-alerts",
-        "webhook",
-        include_secrets=True,
-    )
-    assert block.data["url"] == url
-    assert container_defaults(api_url)["env"]["TAXI_ETL_NOTIFY_BLOCK"] == (
-        "webhook/taxi-etl-alerts"
-    )
-    assert secret not in str(container_defaults(api_url))
+def test_notify_url_is_saved_in_a_webhook_block_and_never_printed(
+    configured: Configured,
+) -> None:
+    result = configured.result
+    assert SECRET not in result.stdout + result.stderr
+    assert SECRET not in str(configured.alerts_shown.data)  # what the UI gets: the API masks it
+    assert configured.alerts.data["url"] == NOTIFY_URL
+    assert configured.defaults["env"]["TAXI_ETL_NOTIFY_BLOCK"] == "webhook/taxi-etl-alerts"
+    assert SECRET not in str(configured.defaults)
     # The server-side route for Crashed runs, through a block that keeps the URL secret.
-    crashed = read(
-        api_url,
-        "read_block_document_by_name",
-        "taxi-etl-crashed",
-        "custom-webhook",
-        include_secrets=False,
-    )
-    assert secret not in str(crashed.data)
-    crashed_full = read(
-        api_url,
-        "read_block_document_by_name",
-        "taxi-etl-crashed",
-        "custom-webhook",
-        include_secrets=True,
-    )
-    assert crashed_full.data["secrets"] == {"url": url}
-    assert crashed_full.data["url"] == "{{url}}"
+    crashed = configured.crashed_shown
+    assert SECRET not in str(crashed.data)
+    assert configured.crashed.data["secrets"] == {"url": NOTIFY_URL}
+    assert configured.crashed.data["url"] == "{{url}}"
 
     # Twice: still one policy or automation (deploy.py converges).
-    again = deploy("--only", "custom", PREFECT_API_URL=api_url, TAXI_ETL_DEPLOY_NOTIFY_URL=url)
-    assert again.returncode == 0, again.stderr
-    assert crash_route(api_url, crashed.id) is True
+    assert configured.again.returncode == 0, configured.again.stderr
+    assert crash_route(configured.route_again, crashed.id) is True
     # Without the setting the runs get no notify block and the route is switched off.
-    assert deploy("--only", "custom", PREFECT_API_URL=api_url).returncode == 0
-    assert "TAXI_ETL_NOTIFY_BLOCK" not in container_defaults(api_url)["env"]
-    assert crash_route(api_url, crashed.id) is False
+    assert configured.without.returncode == 0, configured.without.stderr
+    assert "TAXI_ETL_NOTIFY_BLOCK" not in configured.defaults_without["env"]
+    assert crash_route(configured.route_without, crashed.id) is False
 
 
-def crash_route(api_url: str, block_id: Any) -> bool:
-    """Whether the one route for Crashed runs through `block_id` is on: Prefect 2's
-    notification policy, or Prefect 3's automation (asserted to be the only one)."""
-    if PREFECT_2:
+def read_crash_route(api_url: str) -> list[Any]:
+    """The routes for Crashed runs on the server: Prefect 2's notification policies, or
+    Prefect 3's automations of deploy.py's name."""
+    if LINE.crash_route == "notification policy":
         from prefect.client.schemas.filters import FlowRunNotificationPolicyFilter
 
-        policies = read(
+        policies: list[Any] = read(
             api_url,
             "read_flow_run_notification_policies",
             FlowRunNotificationPolicyFilter(is_active=None),  # the default: inactive only
         )
-        [policy] = [p for p in policies if p.block_document_id == block_id]
+        return policies
+    from taxi_etl.deployments.worker import AUTOMATION
+
+    automations: list[Any] = read(api_url, "read_automations_by_name", AUTOMATION)
+    return automations
+
+
+def crash_route(routes: list[Any], block_id: Any) -> bool:
+    """Whether the one route for Crashed runs through `block_id` is on, of `routes` as
+    read_crash_route read them: Prefect 2's notification policy, or Prefect 3's
+    automation (asserted to be the only one)."""
+    if LINE.crash_route == "notification policy":
+        [policy] = [p for p in routes if p.block_document_id == block_id]
         assert (policy.state_names, policy.tags) == (["Crashed"], ["taxi-etl"])
         assert "{flow_run_parameters}" in policy.message_template
         active: bool = policy.is_active
         return active
-    from taxi_etl.deployments.worker import AUTOMATION
-
-    [automation] = read(api_url, "read_automations_by_name", AUTOMATION)
+    [automation] = routes
     trigger = automation.trigger
     assert trigger.expect == {"prefect.flow-run.Crashed"}
     assert trigger.match_related.root == {
@@ -229,14 +294,12 @@ def crash_route(api_url: str, block_id: Any) -> bool:
     ],
 )
 def test_bad_overrides_are_refused_before_any_run(
-    api_url: str, deployment: str, overrides: dict[str, Any]
+    api_url: str, plain: Plain, deployment: str, overrides: dict[str, Any]
 ) -> None:
     """A Custom run with a bad parameter never becomes a flow run, so nothing is written."""
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
-    applied = deploy("--only", deployment.split("/")[1], PREFECT_API_URL=api_url)
-    assert applied.returncode == 0, applied.stderr
-    d = read(api_url, "read_deployment_by_name", deployment)
+    d = read(api_url, "read_deployment_by_name", deployment)  # registered by `plain`
     before = read(
         api_url,
         "read_flow_runs",

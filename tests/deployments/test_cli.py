@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from deploy_support import deploy
 
 from taxi_etl.devtools.net import free_port
+
+pytestmark = pytest.mark.slow  # deploy.py in a subprocess: 14 s
 
 
 def test_unreachable_api_is_a_clear_error() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from deploy_support import deploy
+
+pytestmark = pytest.mark.slow  # deploy.py in a subprocess: 12-18 s each
 
 
 def test_dry_run_needs_no_server_and_honours_only() -> None:

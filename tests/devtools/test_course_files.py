@@ -21,6 +21,8 @@ from conformance.locate import real_root, required
 
 from taxi_etl.devtools import sample
 
+pytestmark = pytest.mark.one_line
+
 #: Green 2020-10 is generated at this many times the real month's 95,120 rows: a shape
 #: the real month has in one row (refunds with cents: ``-#.dd`` fares in the main rows,
 #: ``-#.d`` in the tail) is missed by a same-size sample a third of the time.

@@ -22,6 +22,8 @@ from taxi_etl import source
 from taxi_etl.devtools import mirror, sample
 from taxi_etl.devtools.mirror import MAX_DELAY, FaultPlan, serve
 
+pytestmark = pytest.mark.one_line
+
 PATH = "/yellow/yellow_tripdata_2021-01.csv.gz"
 
 

@@ -26,6 +26,8 @@ from taxi_etl.devtools.net import free_port, wait_healthy
 from taxi_etl.devtools.tlc_mirror import TlcSet
 from taxi_etl.params import Colour
 
+pytestmark = pytest.mark.one_line
+
 
 def test_defaults_cover_a_year_boundary_for_green() -> None:
     served = {(s.colour, s.year, m) for s in demo.MIRROR_SETS for m in s.months}

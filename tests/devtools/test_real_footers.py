@@ -31,6 +31,8 @@ import pytest
 from taxi_etl.devtools import tlc_csv, tlc_sample
 from taxi_etl.devtools.tlc_draws import Col
 
+pytestmark = pytest.mark.one_line
+
 REAL = Path(os.environ.get("TAXI_ETL_REAL_TLC")
             or Path(__file__).resolve().parents[2] / ".." / "shared" / "real-tlc")
 PARQUET = sorted(REAL.glob("parquet/*.parquet")) or [REAL / "parquet" / "missing"]

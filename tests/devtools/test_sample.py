@@ -15,6 +15,8 @@ import pytest
 
 from taxi_etl.devtools import sample
 
+pytestmark = pytest.mark.one_line
+
 ROWS = 20_000
 
 # Written out by hand from the README, not taken from sample.HEADERS, so a typo there fails.

@@ -25,6 +25,8 @@ from taxi_etl.devtools import tlc_csv, tlc_csv_forms
 from taxi_etl.devtools.mirror import serve
 from taxi_etl.devtools.tlc_csv_values import CsvMonth
 
+pytestmark = pytest.mark.one_line
+
 ROWS = 700
 UNITS = {"cents": 100, "micro": 10**6}
 # The first month of every form, and the variants.

@@ -26,6 +26,8 @@ from taxi_etl.devtools.tlc_mirror import (
     zone_url,
 )
 
+pytestmark = pytest.mark.one_line
+
 SETS = [TlcSet("green", 2025, (1, 2)), TlcSet("fhvhv", 2019, (2,), rows=30)]
 
 

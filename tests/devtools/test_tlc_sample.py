@@ -17,6 +17,8 @@ import pytest
 
 from taxi_etl.devtools import tlc_sample as tlc
 
+pytestmark = pytest.mark.one_line
+
 ROWS = 3000
 GROUP = 1000
 

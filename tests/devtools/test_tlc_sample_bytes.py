@@ -19,6 +19,8 @@ import pytest
 
 from taxi_etl.devtools import tlc_sample as tlc
 
+pytestmark = pytest.mark.one_line
+
 #: (dataset, year, month) -> (sha256 of the file, sha256 of Truth.to_json()), for 1,500
 #: rows at seed 5 in row groups of 1,000: each dataset, and the eras with most quirks.
 PINNED = {

@@ -31,25 +31,25 @@ from typing import Any
 
 import pytest
 from compose_support import Report, report_for, require_docker
+from lines import LINE
 
 from taxi_etl.devtools.net import free_port
-from taxi_etl.orchestration.compat import PREFECT_2
 
 REPO = Path(__file__).resolve().parents[2]
 #: The stack of the Prefect line these tests run on (the one installed here): Prefect 2's
 #: docker-compose.yml with its agent, or Prefect 3's override with a worker.
-COMPOSE_FILES = ("docker-compose.yml",) + (() if PREFECT_2 else ("docker-compose.prefect3.yml",))
-IMAGE = "taxi-etl:local" if PREFECT_2 else "taxi-etl:prefect3"
+COMPOSE_FILES = LINE.compose_files
+IMAGE = LINE.image
 IMAGES = (IMAGE, "taxi-etl-postgres:local", "taxi-etl-gcs:local")
 LOCAL_BASE = "local/python:3.11-bookworm"
 MIRROR_ROWS = 30_000
 #: The label naming a flow-run container's run: prefect-docker 0.7 turns Prefect's
 #: `prefect.io/` labels around into Docker's reverse-DNS style.
-RUN_LABEL = "prefect.io/flow-run-id" if PREFECT_2 else "io.prefect.flow-run-id"
+RUN_LABEL = LINE.run_label
 #: Where the UI shows a flow run (Prefect 3's UI moved runs under /runs).
-UI_RUN_PATH = "flow-runs/flow-run" if PREFECT_2 else "runs/flow-run"
+UI_RUN_PATH = LINE.ui_run_path
 #: The service that starts flow-run containers, the only one with the Docker socket.
-LAUNCHER = "agent" if PREFECT_2 else "worker"
+LAUNCHER = LINE.launcher
 SERVICES = {"postgres", "server", LAUNCHER, "gcs", "mirror"}
 RUN_TIMEOUT = 300.0
 BUCKET = "taxi-lake"
@@ -138,7 +138,7 @@ def base_env() -> dict[str, str]:
 def project_name(base: str) -> str:
     """A module's compose project on this line: the Prefect 3 run gets its own, so the
     two lines' suites never share a project, a network or a volume, also if run at once."""
-    return base if PREFECT_2 else f"{base}-p3"
+    return f"{base}{LINE.project_suffix}"
 
 
 def compose_base(project: str) -> list[str]:

@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def prefect_line() -> str:
     """The installed Prefect line, naming this run's artifacts (both lines run in CI)."""
-    from taxi_etl.orchestration.compat import PREFECT_2
+    from lines import LINE
 
-    return "prefect2" if PREFECT_2 else "prefect3"
+    return LINE.name
 
 
 REQUIRE_DOCKER = os.environ.get("TAXI_ETL_REQUIRE_DOCKER") == "1"

@@ -34,8 +34,7 @@ from compose_stack import (
     read_run,
 )
 from compose_support import REQUIRE_DOCKER
-
-from taxi_etl.orchestration.compat import PREFECT_2
+from lines import LINE
 
 PROJECT = "taxi-etl-ui"
 CHROMIUM = os.environ.get("TAXI_ETL_CHROMIUM", "/usr/bin/chromium")
@@ -50,7 +49,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 #: One folder per Prefect line: the two UIs differ.
-SCREENSHOTS = REPO / "artifacts" / "screenshots" / ("prefect2" if PREFECT_2 else "prefect3")
+SCREENSHOTS = REPO / "artifacts" / "screenshots" / LINE.name
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_MS = 180_000
 #: The form's changes: the deployment's defaults are yellow, 2021, [1, 2, 3].
@@ -125,7 +124,7 @@ def _open_choice(page: Any, name: str) -> None:
     """Open an enum parameter's options. Prefect 3's select ignores a click in headless
     Chromium but opens from the keyboard, as a user tabbing through the form would."""
     select = _property(page, name)
-    if PREFECT_2:
+    if LINE.choice_opens_on_click:
         select.locator(".p-select-button").click()
         return
     select.locator(".p-select-button__control").focus()
@@ -135,7 +134,7 @@ def _open_choice(page: Any, name: str) -> None:
 def _delete_array_item(page: Any, item: Any) -> None:
     """Prefect 2's form deletes an item from its menu; Prefect 3's has a trash button
     beside the menu (the item's only button outside it)."""
-    if PREFECT_2:
+    if LINE.item_deleted_from_menu:
         item.locator(".schema-form-property-menu button").click()
         page.get_by_role("button", name="Delete", exact=True).click()
         return

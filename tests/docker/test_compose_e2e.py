@@ -47,9 +47,9 @@ from compose_stack import (
     start_run,
     wait_for_final_state,
 )
+from lines import LINE
 
 from taxi_etl.deployments.settings import FLOW_RUN_LABELS
-from taxi_etl.orchestration.compat import PREFECT_2
 from taxi_etl.params import parse_month_range
 
 PROJECT = "taxi-etl-e2e"
@@ -133,7 +133,7 @@ def test_deploy_is_idempotent_and_blocks_hold_no_secret(
             deployments = await c.read_deployments(
                 deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=["taxi-etl"]))
             )
-            if PREFECT_2:
+            if LINE.launcher == "agent":
                 infra = await c.read_block_document_by_name(
                     "taxi-etl", "docker-container", include_secrets=True
                 )
@@ -156,7 +156,7 @@ def test_deploy_is_idempotent_and_blocks_hold_no_secret(
         assert d.entrypoint == f"src/taxi_etl/flows.py:{flow}"
         assert d.storage_document_id is None  # nothing uploaded: the code is in the image
         assert d.enforce_parameter_schema
-        if PREFECT_2:
+        if LINE.launcher == "agent":
             assert d.path == "/opt/prefect/flows"
             assert d.work_queue_name == "default"
             assert d.infrastructure_document_id == infra.id
@@ -165,16 +165,16 @@ def test_deploy_is_idempotent_and_blocks_hold_no_secret(
             assert not d.pull_steps, d.pull_steps
             assert d.work_pool_name == "taxi-etl-docker"
             assert d.job_variables == {"image": IMAGE}
-    if PREFECT_2:
+    if LINE.launcher == "agent":
         data = infra.data
-        assert data["image_pull_policy"] in ("IF_NOT_PRESENT", "NEVER")
     else:
         assert infra.type == "docker"
         variables = infra.base_job_template["variables"]["properties"]
         data = {name: spec.get("default") for name, spec in variables.items()}
-        assert data["image_pull_policy"] == "Never"  # a local image: never pulled
         assert data["labels"] == FLOW_RUN_LABELS
         assert "PYTHONWARNINGS" not in data["env"]
+    # A local image: not pulled (the agent's block may say IF_NOT_PRESENT; the pool: Never).
+    assert data["image_pull_policy"] in LINE.stack_image_pull_policies
     assert data["image"] == IMAGE
     assert data["networks"] == [stack.network]
     assert data["env"]["PREFECT_API_URL"] == "http://server:4200/api"
@@ -211,8 +211,7 @@ def test_custom_run_executes_in_a_container_started_by_the_agent_or_worker(
     assert attributes.get("com.docker.compose.service", "") == ""
     assert attributes["io.taxi-etl.role"] == "flow-run"
     log = stack.compose("logs", "--no-color", LAUNCHER).stdout
-    said = "Submitting flow run" if PREFECT_2 else "submitting flow run"
-    assert f"{said} '{flow_run.id}'" in log
+    assert f"{LINE.submitting} '{flow_run.id}'" in log
 
 
 def test_partition_and_manifest_are_in_the_emulator_bucket(
@@ -357,8 +356,8 @@ def test_a_scheduled_style_tlc_catch_up_fills_the_bucket(
     assert "5 new" in text and "1 not yet published" in text, text
 
 
-@pytest.mark.skipif(
-    not PREFECT_2, reason="Prefect 3 has no `prefect deployment build/apply` (README, migration)"
+@pytest.mark.prefect2_only(
+    reason="Prefect 3 has no `prefect deployment build/apply` (README, migration)"
 )
 def test_course_cli_route_build_edit_apply_runs_in_a_container(
     stack: Stack, deployed: dict[str, str], tmp_path: Path

@@ -37,9 +37,9 @@ from compose_stack import (
     start_run,
     wait_for_final_state,
 )
+from lines import LINE
 
 from taxi_etl.devtools.net import wait_healthy
-from taxi_etl.orchestration.compat import PREFECT_2
 
 PROJECT = "taxi-etl-faults"
 BIG_ROWS = 1_000_000
@@ -220,9 +220,8 @@ def test_server_restart_the_agent_or_worker_reconnects_and_later_runs_complete(
     # ... after it saw the outage (it polls every 2 s; the restart takes several).
     outage = run(["docker", "logs", "--since", since, agent]).stdout
     outage += run(["docker", "logs", "--since", since, agent]).stderr
-    if PREFECT_2:
-        assert "| ERROR   | prefect.agent" in outage, outage[-3000:]
+    if LINE.poll_error is not None:
+        assert LINE.poll_error in outage, outage[-3000:]
     # Prefect 3's worker logs failed polls at DEBUG only; that the same process (above)
     # submitted the run after the restart (below) is what shows it reconnected.
-    said = "Submitting flow run" if PREFECT_2 else "submitting flow run"
-    assert f"{said} '{run_id}'" in outage
+    assert f"{LINE.submitting} '{run_id}'" in outage

@@ -45,8 +45,7 @@ from compose_stack import (
     wait_for_final_state,
 )
 from lake_digest import table_digest
-
-from taxi_etl.orchestration.compat import PREFECT_2
+from lines import LINE
 
 PROJECT = "taxi-etl-scale"
 ROWS = 300_000
@@ -172,7 +171,7 @@ def test_each_run_executes_exactly_once_with_two_agents_or_workers(
         # Prefect 3's runner in the container proposes Pending once more before Running;
         # one Running, and one submission per run (below), is what "once" means there.
         pending = states.count("PENDING")
-        assert (pending == 1) if PREFECT_2 else (pending in (1, 2)), (run_id, states)
+        assert pending in LINE.pending_per_run, (run_id, states)
         assert states.count("RUNNING") == 1, (run_id, states)
     # One flow-run container per run, and one completed submission per run. The agent
     # names the run's id; the worker its name.
@@ -181,12 +180,9 @@ def test_each_run_executes_exactly_once_with_two_agents_or_workers(
         out = subprocess.run(["docker", "logs", a], capture_output=True, text=True, timeout=60)
         logs[a] = out.stdout + out.stderr
     submitted: dict[str, list[str]] = {i: [] for i in ids}
-    id_of = {i: i for i in ids} if PREFECT_2 else {f.name: str(f.id) for f in finished}
-    done = (
-        r"Completed submission of flow run '([0-9a-f-]{36})'"
-        if PREFECT_2
-        else r"Flow run '([^']+)' submitted to infrastructure"
-    )
+    pairs = zip(ids, finished, strict=True)
+    id_of = {(f.name if LINE.submitted_by == "name" else i): i for i, f in pairs}
+    done = LINE.submitted
     aborted = 0
     for agent, text in logs.items():
         for key in re.findall(done, text):
@@ -322,8 +318,7 @@ def test_a_worker_killed_mid_month_is_survived_without_duplicates(
         async with client(stack.api_url) as c:
             return [s.name for s in await c.read_task_run_states(task_run.id)]
 
-    rerun = ["Rerunning"] if PREFECT_2 else ["Pending", "Running"]
-    assert await_(history) == ["Pending", "Running", *rerun, "Completed"]
+    assert await_(history) == [*LINE.dask_rerun]
     parts = _partitions(stack, "killed")
     assert list(parts) == ["colour=green/year=2019/month=05"]
     (part,) = parts.values()

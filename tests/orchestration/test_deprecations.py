@@ -9,14 +9,13 @@ import warnings
 
 import pytest
 
-from taxi_etl.orchestration.compat import PREFECT_2
 from taxi_etl.orchestration.deprecations import (
     ACCEPTED_DEPRECATIONS,
     silence_prefect2_deprecations,
 )
 
 
-@pytest.mark.skipif(not PREFECT_2, reason="DockerContainer is Prefect 2's")
+@pytest.mark.prefect2_only(reason="DockerContainer is Prefect 2's")
 def test_compat_silences_exactly_the_accepted_deprecations() -> None:
     from prefect.infrastructure.container import DockerContainer
 
@@ -29,7 +28,7 @@ def test_compat_silences_exactly_the_accepted_deprecations() -> None:
     assert all(why for _pattern, why in ACCEPTED_DEPRECATIONS)
 
 
-@pytest.mark.skipif(PREFECT_2, reason="Prefect 2's deprecations are the accepted ones above")
+@pytest.mark.prefect3_only(reason="Prefect 2's deprecations are the accepted ones above")
 def test_the_prefect3_line_warns_of_no_deprecation() -> None:
     """Every runtime module imports on 3.x with deprecations turned into errors: nothing
     this project uses there is on its way out."""

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from taxi_etl.orchestration import embedded
-from taxi_etl.orchestration.compat import PREFECT_2
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -120,7 +119,7 @@ def test_the_embedded_server_keeps_every_run_record(tmp_path: Path, mirror_url: 
     assert recorded["task_states"] == ["COMPLETED"]
 
 
-@pytest.mark.skipif(PREFECT_2, reason="Prefect 2 has no task-run recorder service to batch")
+@pytest.mark.prefect3_only(reason="Prefect 2 has no task-run recorder service to batch")
 def test_the_batching_names_are_prefect_3_settings() -> None:
     """A misspelt Prefect setting is ignored silently: check Prefect 3 reads ours."""
     code = (

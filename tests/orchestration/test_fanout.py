@@ -18,6 +18,8 @@ from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
 from taxi_etl.params import Colour
 
+pytestmark = pytest.mark.prefect
+
 ROWS = 8_000
 PUBLISHED = [(2020, 11), (2020, 12), (2021, 1), (2021, 2)]
 

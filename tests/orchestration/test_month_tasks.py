@@ -14,6 +14,8 @@ from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import DATA_FILE, open_lake
 from taxi_etl.params import Colour, Partition
 
+pytestmark = pytest.mark.prefect
+
 PART = Partition(Colour.yellow, 2019, 1)
 
 

@@ -14,6 +14,8 @@ import pytest
 from taxi_etl import flows
 from taxi_etl.cli import running
 
+pytestmark = pytest.mark.prefect
+
 
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True

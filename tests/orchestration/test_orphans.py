@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prefect import get_client
 from prefect.states import Crashed, Running
 from prefect.tasks import Task
@@ -14,6 +15,8 @@ from prefect.tasks import Task
 from taxi_etl import flows
 from taxi_etl.cli import running
 from taxi_etl.orchestration import month_tasks
+
+pytestmark = pytest.mark.prefect
 
 
 async def _family(parent_state: Any) -> dict[str, Any]:

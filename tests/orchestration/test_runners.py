@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from lake_digest import local_lake_digests, table_digest
+from lines import LINE
 
 from taxi_etl import flows, source
 from taxi_etl.cli import main, running
 from taxi_etl.devtools import mirror, sample
 from taxi_etl.lake import MANIFEST_FILE
 from taxi_etl.orchestration import runners
-from taxi_etl.orchestration.compat import PREFECT_2
 from taxi_etl.params import Colour, ParameterError, Runner
 from taxi_etl.settings import Settings
 
@@ -44,15 +44,10 @@ def dask_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 #: How Prefect records a task run that Dask ran again after its worker died.
-RERUN = (
-    ["Pending", "Running", "Rerunning", "Completed"]
-    if PREFECT_2
-    else ["Pending", "Running", "Pending", "Running", "Completed"]
-)
+RERUN = [*LINE.dask_rerun]
 #: What follows Completed when Dask recomputes a month that had finished on the killed
-#: worker before the client fetched its result: Prefect 2 as seen in CI on 2026-12-01;
-#: Prefect 3 restarts a rerun from Pending, as RERUN shows.
-RECOMPUTED = ["Running", "Completed"] if PREFECT_2 else ["Pending", "Running", "Completed"]
+#: worker before the client fetched its result (tests/lines.py).
+RECOMPUTED = [*LINE.dask_recomputed]
 
 
 def path_of(colour: str, year: int, month: int) -> str:
@@ -92,6 +87,7 @@ def test_bad_runner_or_address_exits_2_before_any_run(
     assert not (workdir / "lake").exists() and not (workdir / "cache").exists()
 
 
+@pytest.mark.prefect
 def test_dask_backfill_writes_the_same_lake_as_local(workdir: Path, dask_mirror: Path) -> None:
     started = datetime.now(UTC)
     with mirror.serve(dask_mirror) as url:
@@ -136,6 +132,7 @@ def test_dask_backfill_writes_the_same_lake_as_local(workdir: Path, dask_mirror:
     assert {k: v for k, v in counts.items() if k in expected} == expected
 
 
+@pytest.mark.prefect
 def test_dask_failures_are_reported_per_month_and_the_rest_finish(
     workdir: Path, dask_mirror: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -177,6 +174,7 @@ def test_dask_failures_are_reported_per_month_and_the_rest_finish(
     assert len(manifests(workdir / "lake")) == 4
 
 
+@pytest.mark.prefect
 def test_a_tlc_catch_up_on_dask_equals_the_local_one(workdir: Path, tlc_url: str) -> None:
     """The catch-up's triage runs in the parent; the months it leaves go to Dask."""
     started = time.time()
@@ -282,6 +280,7 @@ async def _task_run_history(parent_id: Any) -> dict[str, list[str]]:
         }
 
 
+@pytest.mark.prefect
 def test_worker_killed_mid_month_is_retried_elsewhere_without_duplicates(
     workdir: Path, dask_mirror: Path
 ) -> None:

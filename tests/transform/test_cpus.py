@@ -9,6 +9,8 @@ import pytest
 
 from taxi_etl.transform import cpus
 
+pytestmark = pytest.mark.one_line
+
 
 @pytest.mark.parametrize(
     ("files", "quota"),

@@ -16,6 +16,8 @@ from taxi_etl.schemas import SchemaError
 from taxi_etl.transform import convert, extra_path
 from taxi_etl.transform.csvform import read_header
 
+pytestmark = pytest.mark.one_line
+
 # yellow 2009-01: LF after the header, a blank CRLF line, then CRLF rows.
 Y2009_HEADER = (
     b"vendor_name,Trip_Pickup_DateTime,Trip_Dropoff_DateTime,Passenger_Count,Trip_Distance,"

@@ -17,6 +17,8 @@ from taxi_etl.devtools.reference import course_transform
 from taxi_etl.schemas import FLAG_COLUMN, SchemaError, for_colour
 from taxi_etl.transform import CorruptSource, convert, month_of
 
+pytestmark = pytest.mark.one_line
+
 # Two real rows of yellow 2021-01 (shared/README.md), then rows in the 2021-06 style
 # (codes as floats), a missing-metadata row, and a pickup in the previous month.
 YELLOW_LINES = [

@@ -26,6 +26,8 @@ from taxi_etl.devtools import tlc_sample
 from taxi_etl.schemas import SchemaError, for_colour
 from taxi_etl.schemas.codes import PAYMENT, VENDOR
 
+pytestmark = pytest.mark.one_line
+
 ROWS = 3_000
 MONTHS = [(d, y, m) for d in tlc_sample.DATASETS for y, m in tlc_sample.representative_months(d)]
 
