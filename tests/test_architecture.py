@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "taxi_etl"
 #: Every runtime module, lowest first: each may import only modules before it.
 ORDER = [
     "params",
+    "stopping",
     "source",
     "settings",
     "schemas.model",
@@ -58,6 +59,7 @@ ORDER = [
     "flows",
     "cli.output",
     "cli.running",
+    "cli.stops",
     "cli.commands",
     "cli",
     "deployments.catalogue",

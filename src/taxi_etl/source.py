@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel
 
+from taxi_etl import stopping
 from taxi_etl.params import Colour, Source
 
 log = logging.getLogger(__name__)
@@ -190,6 +192,7 @@ def _with_retries(url: str, attempt: Callable[[httpx.Client], _T], retries: Retr
             try:
                 return attempt(client)
             except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+                stopping.check()  # a read a stop shut down is no failure of the host
                 if not _retryable(exc) or n == attempts:
                     raise SourceError(
                         f"{url}: {type(exc).__name__}: {exc} (attempt {n}/{attempts})"
@@ -198,8 +201,15 @@ def _with_retries(url: str, attempt: Callable[[httpx.Client], _T], retries: Retr
                 log.warning(
                     "%s: %s; retrying in %.1fs (attempt %d/%d)", url, exc, delay, n, attempts
                 )
-                time.sleep(delay)
+                stopping.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _socket_of(resp: httpx.Response) -> socket.socket | None:
+    """The connection's socket, for a stop to shut down (httpcore names it so)."""
+    stream = resp.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _keep_up(size: int, elapsed: float, expected: str | None, retries: Retries) -> None:
@@ -246,10 +256,11 @@ def download(
         with client.stream("GET", url) as resp:
             _check(resp, url, Source(source))
             expected = resp.headers.get("content-length")
-            with tmp.open("wb") as fh:
+            with tmp.open("wb") as fh, stopping.reading(_socket_of(resp)):
                 # As the bytes arrive: a fixed chunk size would wait for a whole chunk
                 # from a host that trickles, and the rate could not be checked.
                 for chunk in resp.iter_raw():
+                    stopping.check()
                     digest.update(chunk)
                     fh.write(chunk)
                     size += len(chunk)

@@ -7,10 +7,13 @@ Options must be spelt in full: argparse's prefix matching would take ``--source`
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from taxi_etl import stopping
+from taxi_etl.cli import stops
 from taxi_etl.params import Colour, ParameterError, Runner, Source
 
 __all__ = ["build_parser", "main"]
@@ -135,17 +138,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.func(args)
+        code: int = stops.run_stoppable(lambda: args.func(args))
     except ParameterError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    except KeyboardInterrupt:
-        console.print("[red]interrupted[/red]")
-        return 130
+    except (stopping.Stopped, KeyboardInterrupt):
+        pass  # said below
     except Exception as exc:
-        console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}")
-        return 1
-    return code
+        if not stopping.asked():
+            console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}")
+            return 1
+    else:
+        if not stopping.asked():
+            return code
+    signum = stopping.asked() or signal.SIGINT  # a KeyboardInterrupt off the main thread
+    console.print(f"[red]stopped by {signal.Signals(signum).name}:[/red] {stops.how_far()}")
+    return 128 + signum
 
 
 if __name__ == "__main__":

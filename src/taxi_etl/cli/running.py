@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
+from taxi_etl import stopping
 from taxi_etl.orchestration import embedded
 from taxi_etl.orchestration.deprecations import silence_prefect2_deprecations
 from taxi_etl.pipeline import MonthResult
@@ -25,12 +27,27 @@ def prefect_env() -> None:
 
 
 def run_flow(which: Any, **parameters: Any) -> Any:
-    """Run a flow to its final state from synchronous code."""
+    """Run a flow to its final state from synchronous code, its task runs recorded."""
+    from taxi_etl.orchestration import compat
 
     async def main() -> Any:
-        return await which(**parameters, return_state=True)
+        began = datetime.now(UTC)
+        try:
+            state = await which(**parameters, return_state=True)
+        except stopping.Stopped as stop:
+            await compat.end_stopped_runs(began, str(stop))
+            raise
+        await compat.wait_until_recorded(state.state_details.flow_run_id)
+        return state
 
-    return asyncio.run(main())
+    from prefect import tags
+
+    from taxi_etl.orchestration.orphans import command_tag
+
+    with embedded.first_start():
+        compat.start_embedded_server()
+    with tags(command_tag()):  # the next command's sweep knows whose runs these are
+        return asyncio.run(main())
 
 
 def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
@@ -44,12 +61,18 @@ def outcome(state: Any) -> tuple[bool, list[MonthResult]]:
     return state.is_completed(), results
 
 
+#: The months this process's runs finished, as they finished: what an interrupted
+#: command says it got done (cli.stops).
+FINISHED: list[MonthResult] = []
+
+
 def run(flow_name: str, **parameters: Any) -> Any:
     """The final state of one of the flows, by its name, run with these parameters."""
     prefect_env()
     from taxi_etl import flows
 
-    return run_flow(getattr(flows, flow_name), **parameters)
+    with month_listener(FINISHED.append):
+        return run_flow(getattr(flows, flow_name), **parameters)
 
 
 def run_parent(**parameters: Any) -> Any:

@@ -14,11 +14,12 @@ No Prefect import here: everything must be set before Prefect reads its settings
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import MutableMapping
-from contextlib import closing
+from collections.abc import Iterator, MutableMapping
+from contextlib import closing, contextmanager
 from importlib.metadata import entry_points, version
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ SKIPPED_ON_WARM_START = (
     "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION",
 )
 MARKER = "taxi_etl-full-start.json"
+#: Held by the command starting Prefect on the home's database (:func:`first_start`).
+START_LOCK = ".taxi_etl-start.lock"
 
 #: Prefect 3's embedded server writes every task-run event and every 20 events in their
 #: own SQLite transactions. Creating a child flow's task run reads then writes, so a
@@ -73,6 +76,22 @@ def configure(env: MutableMapping[str, str] | None = None) -> bool:
         memo = Path(env.get("PREFECT_MEMO_STORE_PATH") or db.parent / "memo_store.toml")
         memo.unlink(missing_ok=True)
     return False
+
+
+@contextmanager
+def first_start(env: MutableMapping[str, str] | None = None) -> Iterator[None]:
+    """Held while a command starts Prefect on the embedded database, so one migrates a
+    new home and the others wait for it: two first commands at once both migrated it,
+    and one of three trials died with "no such table: flow_run_alert_policy"."""
+    env = os.environ if env is None else env
+    db = _embedded_database(env)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with (db.parent / START_LOCK).open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        yield
 
 
 def record_full_start(env: MutableMapping[str, str] | None = None) -> None:

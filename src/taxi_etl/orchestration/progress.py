@@ -20,9 +20,17 @@ _hook: MonthHook | None = None
 @contextmanager
 def watching(hook: MonthHook) -> Iterator[None]:
     """Call `hook` with the result of each month a run in this process finishes (the
-    CLI's progress bar: a flow's parameters cannot carry a callable)."""
+    CLI's progress bar: a flow's parameters cannot carry a callable). Nested, each
+    hook is called, the innermost first."""
     global _hook
-    previous, _hook = _hook, hook
+    previous = _hook
+
+    def both(result: MonthResult) -> None:
+        hook(result)
+        if previous is not None:
+            previous(result)
+
+    _hook = both
     try:
         yield
     finally:

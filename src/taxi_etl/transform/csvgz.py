@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from taxi_etl import stopping
 from taxi_etl.schemas import ColumnMap, DatasetSchema, Kind, SchemaError
 from taxi_etl.transform.conform import (
     Bounds,
@@ -229,6 +230,7 @@ def convert_csv(
                 groups.add(batches, size)
 
             for block in _blocks(fh, min(block_size, PARSE_BLOCK)):
+                stopping.check()
                 pending.append((len(block.data), pool.submit(parse, block)))
                 if len(pending) > _MAX_PENDING:
                     collect()

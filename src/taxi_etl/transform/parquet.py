@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from taxi_etl import stopping
 from taxi_etl.schemas import DatasetSchema, SchemaError
 from taxi_etl.transform.conform import (
     Bounds,
@@ -131,6 +132,7 @@ def convert_parquet(
             batches = source.batches([*cmap.source_to_canonical, *cmap.unknown], batch_rows)
             try:
                 for batch in batches:
+                    stopping.check()
                     held: dict[str, pa.Array] = {}
                     try:
                         out = conform(batch, cmap, bounds, stats, memory_pool=mem, extra=held)
