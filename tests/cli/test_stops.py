@@ -45,11 +45,18 @@ asyncio.run(main())
 """
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Prefect home for the module: its first start (migrations, block types) is
+    paid once; every test's runs must end final, so they can share it."""
+    return tmp_path_factory.mktemp("stops") / "prefect-home"
+
+
+def _env(tmp_path: Path, home: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TAXI_ETL_"))}
     return {
         **keep,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_HOME": str(home),
         "TAXI_ETL_LAKE": str(tmp_path / "lake"),
         "TAXI_ETL_CACHE": str(tmp_path / "cache"),
         "COLUMNS": "200",
@@ -77,7 +84,7 @@ def _alive_with(home: Path) -> list[int]:
     ids=["ctrl-c-to-the-group", "sigterm-to-the-process"],
 )
 def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
-    tmp_path: Path, signum: int, to_group: bool
+    tmp_path: Path, home: Path, signum: int, to_group: bool
 ) -> None:
     """Before: Ctrl-C left commands running 60 s and 200 s later, or hung until a second
     one; SIGTERM waited for every download and its retries (616 s) and ended in a bare
@@ -88,7 +95,7 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
     for month in (1, 2, 3):
         path = host / "yellow" / source.file_name("yellow", 2019, month)
         sample.generate_month(path, "yellow", 2019, month, ROWS, seed=month)
-    env = _env(tmp_path)
+    env = _env(tmp_path, home)
     cmd = [sys.executable, "-m", "taxi_etl", "run", "--colour", "yellow", "--year", "2019"]
     with mirror.serve(host, rate=RATE) as url:
         proc = subprocess.Popen(
@@ -119,6 +126,7 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     name = signal.Signals(signum).name
+    print(f"{name}: the command ended {took:.1f} s after the signal")  # shown with -rP
     assert proc.returncode == 128 + signum, out[-3000:]
     assert took < ENDS_WITHIN, (took, out[-3000:])
     # The one line, last but for Prefect 3's note of its server's stop at exit.
@@ -128,7 +136,6 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
     assert "Traceback" not in out, out[-3000:]
     left = [p for p in tmp_path.rglob("*") if p.suffix in (".part", ".tmp")]
     assert not left, left
-    home = tmp_path / "prefect-home"
     for _ in range(50):  # Prefect 3's server is ending beside it
         if not _alive_with(home):
             break
@@ -162,7 +169,7 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
 
 
 def test_a_killed_command_leaves_no_server_and_its_runs_are_crashed_by_the_next(
-    tmp_path: Path,
+    tmp_path: Path, home: Path
 ) -> None:
     """SIGKILL cannot be handled: a killed command left Prefect 3's temporary server
     running, and its runs Running forever (the sweep only looked under parents that had
@@ -171,7 +178,7 @@ def test_a_killed_command_leaves_no_server_and_its_runs_are_crashed_by_the_next(
     host = tmp_path / "host"
     path = host / "yellow" / source.file_name("yellow", 2019, 1)
     sample.generate_month(path, "yellow", 2019, 1, ROWS, seed=1)
-    env = _env(tmp_path)
+    env = _env(tmp_path, home)
     cmd = [sys.executable, "-m", "taxi_etl", "run", "--colour", "yellow", "--year", "2019"]
     with mirror.serve(host, rate=RATE) as url:
         proc = subprocess.Popen(
@@ -191,7 +198,6 @@ def test_a_killed_command_leaves_no_server_and_its_runs_are_crashed_by_the_next(
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    home = tmp_path / "prefect-home"
     for _ in range(50):
         if not _alive_with(home):
             break
