@@ -34,6 +34,7 @@ def run_flow(which: Any, **parameters: Any) -> Any:
         began = datetime.now(UTC)
         try:
             state = await which(**parameters, return_state=True)
+            stopping.check()  # a stop Prefect returned as a Crashed state, or one at the end
         except stopping.Stopped as stop:
             await compat.end_stopped_runs(began, str(stop))
             raise
