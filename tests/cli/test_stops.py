@@ -225,3 +225,38 @@ def test_a_killed_command_leaves_no_server_and_its_runs_are_crashed_by_the_next(
     states = json.loads(read.stdout.strip().splitlines()[-1])
     assert set(states["flows"]) == {"COMPLETED", "CRASHED"}, states
     assert not states["unfinished"], states
+
+
+_STUBBORN = """
+import time
+from taxi_etl.cli import stops
+
+def work():
+    print("working", flush=True)  # the handlers are in place before the work starts
+    time.sleep(120)  # checks no stop
+    return 0
+
+stops.run_stoppable(work)
+"""
+
+
+def test_a_second_signal_ends_work_that_does_not_stop() -> None:
+    """Work that never looks at the stop is ended by a second signal, at once."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STUBBORN], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "working"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first asks, and waits up to GRACE
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert time.monotonic() - sent < 5
+    assert out.strip().splitlines()[-1] == "stopped by SIGINT: a second signal; exiting now"
