@@ -78,6 +78,29 @@ def _alive_with(home: Path) -> list[int]:
     return alive
 
 
+def _none_left(home: Path) -> None:
+    """No process of this home is left, within 10 s (Prefect 3's server ends beside it)."""
+    for _ in range(50):
+        if not _alive_with(home):
+            return
+        time.sleep(0.2)
+    assert not _alive_with(home)
+
+
+def _states(cwd: Path, env: dict[str, str]) -> dict[str, list[str]]:
+    """The home's runs as a new process reads them (_STATES)."""
+    read = subprocess.run(
+        [sys.executable, "-c", _STATES],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert read.returncode == 0, read.stderr[-3000:]
+    return json.loads(read.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize(
     ("signum", "to_group"),
     [(signal.SIGINT, True), (signal.SIGTERM, False)],
@@ -136,21 +159,8 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
     assert "Traceback" not in out, out[-3000:]
     left = [p for p in tmp_path.rglob("*") if p.suffix in (".part", ".tmp")]
     assert not left, left
-    for _ in range(50):  # Prefect 3's server is ending beside it
-        if not _alive_with(home):
-            break
-        time.sleep(0.2)
-    assert not _alive_with(home)
-    read = subprocess.run(
-        [sys.executable, "-c", _STATES],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert read.returncode == 0, read.stderr[-3000:]
-    states = json.loads(read.stdout.strip().splitlines()[-1])
+    _none_left(home)
+    states = _states(tmp_path, env)
     assert states["flows"], states
     assert set(states["flows"]) <= {"COMPLETED", "CRASHED", "CANCELLED"}, states
     assert "CRASHED" in states["flows"] or "CANCELLED" in states["flows"], states
@@ -198,11 +208,7 @@ def test_a_killed_command_leaves_no_server_and_its_runs_are_crashed_by_the_next(
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    for _ in range(50):
-        if not _alive_with(home):
-            break
-        time.sleep(0.2)
-    assert not _alive_with(home)
+    _none_left(home)
     with mirror.serve(host) as url:
         again = subprocess.run(
             [*cmd, "--months", "1", "--source-url", url],
@@ -214,15 +220,7 @@ def test_a_killed_command_leaves_no_server_and_its_runs_are_crashed_by_the_next(
         )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "marked 1 runs of killed commands Crashed" in again.stdout + again.stderr
-    read = subprocess.run(
-        [sys.executable, "-c", _STATES],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    states = json.loads(read.stdout.strip().splitlines()[-1])
+    states = _states(tmp_path, env)
     assert set(states["flows"]) == {"COMPLETED", "CRASHED"}, states
     assert not states["unfinished"], states
 
@@ -242,9 +240,7 @@ stops.run_stoppable(work)
 
 def test_a_second_signal_ends_work_that_does_not_stop() -> None:
     """Work that never looks at the stop is ended by a second signal, at once."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _STUBBORN], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", _STUBBORN], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "working"
         proc.send_signal(signal.SIGINT)
