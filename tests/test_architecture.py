@@ -43,6 +43,7 @@ ORDER = [
     "zones",
     # The Prefect side, above every domain module (DOMAIN: none of them imports Prefect).
     "orchestration.compat",
+    "orchestration.compat.server",
     "orchestration.deprecations",
     "orchestration.embedded",
     "orchestration.artifacts",
@@ -164,7 +165,7 @@ def test_the_domain_never_imports_prefect(module: str) -> None:
 
 #: Where the code may ask which Prefect line is installed: the seam, and the one place
 #: the deployments choose their line.
-LINE_CHECKS = {"orchestration.compat", "deployments.installed"}
+LINE_CHECKS = {"orchestration.compat", "orchestration.compat.server", "deployments.installed"}
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -174,7 +174,7 @@ def test_a_batch_pending_when_the_run_returns_is_recorded(
     'Error flushing 19 events'). With a flush interval longer than the run, the whole
     batch is pending when the flows end; killing the server as soon as the run returns
     must lose nothing, as the run returns only once its task runs are recorded
-    (compat.wait_until_recorded). A new process reads every task run final. (On this
+    (compat.server.wait_until_recorded). A new process reads every task run final. (On this
     2-core machine, unloaded, the records also arrived in time with the wait removed:
     this guards the promise, it does not reproduce CI's loss.)"""
     home = tmp_path / "prefect-home"

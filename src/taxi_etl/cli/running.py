@@ -28,7 +28,7 @@ def prefect_env() -> None:
 
 def run_flow(which: Any, **parameters: Any) -> Any:
     """Run a flow to its final state from synchronous code, its task runs recorded."""
-    from taxi_etl.orchestration import compat
+    from taxi_etl.orchestration.compat import server
 
     async def main() -> Any:
         began = datetime.now(UTC)
@@ -36,9 +36,9 @@ def run_flow(which: Any, **parameters: Any) -> Any:
             state = await which(**parameters, return_state=True)
             stopping.check()  # a stop Prefect returned as a Crashed state, or one at the end
         except stopping.Stopped as stop:
-            await compat.end_stopped_runs(began, str(stop))
+            await server.end_stopped_runs(began, str(stop))
             raise
-        await compat.wait_until_recorded(state.state_details.flow_run_id)
+        await server.wait_until_recorded(state.state_details.flow_run_id)
         return state
 
     from prefect import tags
@@ -46,7 +46,7 @@ def run_flow(which: Any, **parameters: Any) -> Any:
     from taxi_etl.orchestration.orphans import command_tag
 
     with embedded.first_start():
-        compat.start_embedded_server()
+        server.start_embedded_server()
     with tags(command_tag()):  # the next command's sweep knows whose runs these are
         return asyncio.run(main())
 

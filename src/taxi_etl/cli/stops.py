@@ -74,7 +74,7 @@ def _end_now(signum: int, why: str) -> None:
     """The last resort: say so, stop the embedded server, exit without waiting."""
     print(f"stopped by {signal.Signals(signum).name}: {why}; exiting now", flush=True)
     if "prefect" in sys.modules:  # only a command that ran flows has a server to stop
-        from taxi_etl.orchestration.compat import stop_embedded_server
+        from taxi_etl.orchestration.compat.server import stop_embedded_server
 
         stop_embedded_server()
     os._exit(128 + signum)
