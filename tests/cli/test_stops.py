@@ -113,7 +113,8 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
     one; SIGTERM waited for every download and its retries (616 s) and ended in a bare
     TerminationSignal traceback. Now: exit 128 + the signal's number within seconds, one
     line saying how far it got, no partial download or staging file, no process left,
-    and no run left Pending or Running for the next process to read."""
+    and no run left Pending or Running for the next process to read; and the next plain
+    run loads the months."""
     host = tmp_path / "host"
     for month in (1, 2, 3):
         path = host / "yellow" / source.file_name("yellow", 2019, month)
@@ -165,6 +166,8 @@ def test_a_signal_ends_the_command_within_seconds_and_leaves_nothing(
     assert set(states["flows"]) <= {"COMPLETED", "CRASHED", "CANCELLED"}, states
     assert "CRASHED" in states["flows"] or "CANCELLED" in states["flows"], states
     assert not {"PENDING", "RUNNING", "SCHEDULED"} & set(states["tasks"]), states
+    if not to_group:
+        return  # what the next command finds does not depend on which signal it was
     # The next plain run loads the months.
     with mirror.serve(host) as url:
         again = subprocess.run(

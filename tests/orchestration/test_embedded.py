@@ -9,9 +9,11 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
+from taxi_etl.devtools import mirror
 from taxi_etl.orchestration import embedded
 
 
@@ -38,33 +40,45 @@ def _run(home: Path, workdir: Path, mirror_url: str, month: str) -> str:
     return proc.stdout
 
 
-def test_first_commands_on_a_new_home_at_once_all_succeed(
-    tmp_path: Path, mirror_url: str
-) -> None:
+class AtOnce(NamedTuple):
+    home: Path
+    ended: list[tuple[int, str]]  # each command's (exit code, output)
+
+
+@pytest.fixture(scope="module")
+def three_at_once(tmp_path_factory: pytest.TempPathFactory, mirror_root: Path) -> AtOnce:
+    """A new PREFECT_HOME after three first commands on it at once, and how each ended;
+    the later tests of the module read the home back and run on it warm."""
+    home = tmp_path_factory.mktemp("embedded") / "prefect-home"
+    procs = []
+    with mirror.serve(mirror_root) as url:
+        for n in range(3):
+            work = home.parent / f"w{n}"
+            work.mkdir()
+            args = ["run", "--colour", "green", "--year", "2020", "--months", "1"]
+            args += ["--source-url", url, "--lake", str(work / "lake")]
+            args += ["--cache", str(work / "cache")]
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "taxi_etl", *args],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    cwd=work,
+                    env=_env(home),
+                )
+            )
+        outs = [p.communicate(timeout=600)[0] for p in procs]
+    return AtOnce(home, [(p.returncode, out) for p, out in zip(procs, outs, strict=True)])
+
+
+def test_first_commands_on_a_new_home_at_once_all_succeed(three_at_once: AtOnce) -> None:
     """Two first commands on a new PREFECT_HOME at once both migrated its database, and
     one of three trials died with "no such table: flow_run_alert_policy". The first to
     start migrates it (embedded.first_start); the others wait, then run."""
-    home = tmp_path / "prefect-home"
-    procs = []
-    for n in range(3):
-        work = tmp_path / f"w{n}"
-        work.mkdir()
-        args = ["run", "--colour", "green", "--year", "2020", "--months", "1"]
-        args += ["--source-url", mirror_url, "--lake", str(work / "lake")]
-        args += ["--cache", str(work / "cache")]
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "taxi_etl", *args],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                cwd=work,
-                env=_env(home),
-            )
-        )
-    outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [o[-2000:] for o in outs]
-    assert all("loaded" in o for o in outs)
+    ended = three_at_once.ended
+    assert [code for code, _ in ended] == [0, 0, 0], [out[-2000:] for _, out in ended]
+    assert all("loaded" in out for _, out in ended)
 
 
 def _warm(home: Path) -> bool:
@@ -119,7 +133,7 @@ async def main():
             offset += len(batch)
     per_run = collections.Counter(str(t.flow_run_id) for t in tasks)
     print(json.dumps({
-        "flows": {f.name: [f.state_type.value, per_run[str(f.id)]] for f in flows},
+        "flows": [[f.name, f.state_type.value, per_run[str(f.id)]] for f in flows],
         "task_states": sorted({t.state_type.value for t in tasks}),
     }))
 
@@ -127,11 +141,8 @@ asyncio.run(main())
 """
 
 
-def test_the_embedded_server_keeps_every_run_record(tmp_path: Path, mirror_url: str) -> None:
-    """Prefect 3's embedded server batches its task-run and event writes
-    (embedded.EMBEDDED_SERVER); what a command ran is all recorded when it exits."""
-    home = tmp_path / "prefect-home"
-    _run(home, tmp_path, mirror_url, "1-2")
+def _recorded(home: Path) -> dict[str, Any]:
+    """The home's runs as a new process reads them (_RECORDED)."""
     proc = subprocess.run(
         [sys.executable, "-c", _RECORDED],
         capture_output=True,
@@ -140,12 +151,19 @@ def test_the_embedded_server_keeps_every_run_record(tmp_path: Path, mirror_url: 
         check=True,
         timeout=300,
     )
-    recorded = json.loads(proc.stdout.strip().splitlines()[-1])
-    children = {n: v for n, v in recorded["flows"].items() if n.startswith("green-2020-")}
-    assert sorted(children) == ["green-2020-01", "green-2020-02"], recorded
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_the_embedded_server_keeps_every_run_record(three_at_once: AtOnce) -> None:
+    """Prefect 3's embedded server batches its task-run and event writes
+    (embedded.EMBEDDED_SERVER); what the commands ran is all recorded when they exit:
+    here three commands, at once, on a new home."""
+    recorded = _recorded(three_at_once.home)
+    children = [run for run in recorded["flows"] if run[0] == "green-2020-01"]
+    assert len(children) == 3, recorded
     # Each child ran its four tasks (extract, transform, write, checks), all recorded.
-    assert all(state == "COMPLETED" and tasks >= 4 for state, tasks in children.values())
-    assert recorded["task_states"] == ["COMPLETED"]
+    assert all(state == "COMPLETED" and tasks >= 4 for _, state, tasks in children), recorded
+    assert recorded["task_states"] == ["COMPLETED"], recorded
 
 
 #: A run, then the embedded server killed at once: a stop that cuts its last batch short.
@@ -167,7 +185,7 @@ print(state.is_completed())
 
 @pytest.mark.prefect3_only(reason="Prefect 2 has no task-run recorder service to batch")
 def test_a_batch_pending_when_the_run_returns_is_recorded(
-    tmp_path: Path, mirror_url: str
+    tmp_path: Path, mirror_url: str, three_at_once: AtOnce
 ) -> None:
     """The server stops at the command's exit, and a slow stop on a loaded machine cut
     the recorder's last batch short (CI: a month's history ['Pending', 'Running'],
@@ -177,7 +195,7 @@ def test_a_batch_pending_when_the_run_returns_is_recorded(
     (compat.server.wait_until_recorded). A new process reads every task run final. (On this
     2-core machine, unloaded, the records also arrived in time with the wait removed:
     this guards the promise, it does not reproduce CI's loss.)"""
-    home = tmp_path / "prefect-home"
+    home = three_at_once.home  # warm: only this command's records are at stake
     env = {**_env(home), "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "8"}
     proc = subprocess.run(
         [sys.executable, "-c", _RUN_THEN_KILL, mirror_url, str(tmp_path / "lake")],
@@ -188,15 +206,7 @@ def test_a_batch_pending_when_the_run_returns_is_recorded(
         timeout=300,
     )
     assert proc.stdout.strip().splitlines()[-1:] == ["True"], proc.stderr[-3000:]
-    read = subprocess.run(
-        [sys.executable, "-c", _RECORDED],
-        capture_output=True,
-        text=True,
-        env=_env(home),
-        check=True,
-        timeout=300,
-    )
-    recorded = json.loads(read.stdout.strip().splitlines()[-1])
+    recorded = _recorded(home)
     assert recorded["task_states"] == ["COMPLETED"], recorded
 
 
