@@ -31,6 +31,10 @@ os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
 os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
 os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="taxi-etl-gcloud-")
 os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+# Rich fixes a console's width from COLUMNS when the console is made (cli/output, at
+# import), and pytest-xdist's workers start with COLUMNS=80: a test that reads a whole
+# table sets the width it needs itself.
+os.environ.pop("COLUMNS", None)
 # Settings must come from each test, not from the shell; the exceptions say what the
 # run is given to test with and how it treats its absence (a Docker engine, the real
 # TLC files of tests/conformance).
