@@ -122,7 +122,7 @@ def test_the_layer_scan_finds_a_key_that_a_later_layer_deleted(tmp_path: Path) -
         "COPY sa.json bundle.pem /opt/probe/\n"
         "USER 10001:10001\n"
     )
-    probe = "taxi-etl-scan-probe:test"
+    probe = f"taxi-etl-scan-probe:{os.getpid()}"  # the other line's run may scan at once
     try:
         run(["docker", "build", "--quiet", "--tag", probe, str(context)], timeout=300)
         findings, _ = _scan(probe, tmp_path)
