@@ -323,8 +323,11 @@ def running_stack(
     stack = Stack(
         project=project,
         env=env,
-        prefect_port=free_port(4200),
-        gcs_port=free_port(9023),
+        # Never the usual 4200/9023: the other line's stack may be choosing ports at
+        # the same moment (scripts/check runs the lines' container tests side by side),
+        # and both found 4200 free before either bound it.
+        prefect_port=free_port(),
+        gcs_port=free_port(),
         report=report,
         profiles=profiles,
     )

@@ -11,8 +11,7 @@ build/apply`` route runs in a container too (Prefect 2, where it exists), and th
 The line is the installed Prefect's (compose_stack.py).
 
 The stack is its own compose project and network (compose_stack.py), so a developer's
-stack can keep running; it publishes 4200/9023 on 127.0.0.1 when free, other free
-ports otherwise.
+stack can keep running; it publishes free ports on 127.0.0.1, never the usual 4200/9023.
 """
 
 from __future__ import annotations

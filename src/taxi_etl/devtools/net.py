@@ -8,13 +8,10 @@ import urllib.request
 from collections.abc import Callable
 
 
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` if nothing listens there on 127.0.0.1, else a free port."""
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, chosen by the kernel."""
     with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred or 0))
-        except OSError:
-            s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
