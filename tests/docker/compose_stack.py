@@ -323,9 +323,9 @@ def running_stack(
     stack = Stack(
         project=project,
         env=env,
-        # Never the usual 4200/9023: the other line's stack may be choosing ports at
-        # the same moment (scripts/check runs the lines' container tests side by side),
-        # and both found 4200 free before either bound it.
+        # Never the usual 4200/9023 first: two stacks choosing at the same moment (the
+        # two lines' container tests, run side by side) both found 4200 free before
+        # either bound it.
         prefect_port=free_port(),
         gcs_port=free_port(),
         report=report,
