@@ -23,12 +23,17 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _run(home: Path, workdir: Path, mirror_url: str, month: str) -> str:
+def _command(workdir: Path, mirror_url: str, month: str) -> list[str]:
+    """`taxi-etl run` of green 2020 `month`, its lake and cache in `workdir`."""
     args = ["run", "--colour", "green", "--year", "2020", "--months", month]
     args += ["--source-url", mirror_url, "--lake", str(workdir / "lake")]
     args += ["--cache", str(workdir / "cache")]
+    return [sys.executable, "-m", "taxi_etl", *args]
+
+
+def _run(home: Path, workdir: Path, mirror_url: str, month: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "taxi_etl", *args],
+        _command(workdir, mirror_url, month),
         capture_output=True,
         text=True,
         cwd=workdir,
@@ -55,12 +60,9 @@ def three_at_once(tmp_path_factory: pytest.TempPathFactory, mirror_root: Path) -
         for n in range(3):
             work = home.parent / f"w{n}"
             work.mkdir()
-            args = ["run", "--colour", "green", "--year", "2020", "--months", "1"]
-            args += ["--source-url", url, "--lake", str(work / "lake")]
-            args += ["--cache", str(work / "cache")]
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "taxi_etl", *args],
+                    _command(work, url, "1"),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
