@@ -161,6 +161,14 @@ def crashed_run(stack: Stack, receiver: Receiver, deploy_output: str) -> Notifie
         container = run(
             ["docker", "ps", "-q", "--filter", f"label={RUN_LABEL}={run_id}"]
         ).stdout.strip()
+    # Kill only once the launcher watches the container. Killed before that, the
+    # container (auto_remove) is gone when the launcher looks, and Prefect's Docker
+    # launchers then read exit code 0 from their snapshot: the run stays Submitting and
+    # nothing reports it (docs/faults.md).
+    name = run(["docker", "inspect", "--format", "{{.Name}}", container]).stdout.strip("/\n")
+    while f"Docker container {name!r} has status" not in stack.logs(LAUNCHER):
+        assert time.monotonic() < deadline, f"the {LAUNCHER} never watched {name} in 120 s"
+        time.sleep(0.2)
     run(["docker", "kill", container])
     flow_run = wait_for_final_state(stack.api_url, run_id)
     arrived, post = receiver.wait_for(
