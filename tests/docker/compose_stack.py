@@ -1,8 +1,10 @@
 """The compose stack of docker-compose.yml, brought up by the container tests.
 
-Each test module that needs a running stack brings up its own compose project, with its
-own network, volumes and free ports on 127.0.0.1, so a module that restarts the server
-or kills a flow run cannot disturb another, and a developer's stack can keep running.
+Each test module that needs a running stack names a compose project, with its own
+network, volumes and free ports on 127.0.0.1, so a module that restarts the server or
+kills a flow run cannot disturb another, and a developer's stack can keep running. The
+browser test shares the end-to-end module's project, which it cannot disturb: a stack
+less per line (conftest.py).
 The images are tagged (`taxi-etl:local`, ...), not per project, so they are built once
 per session and shared; a stack costs only its `compose up` (about 20 s) and deploy.py.
 

@@ -12,6 +12,8 @@ The line is the installed Prefect's (compose_stack.py).
 
 The stack is its own compose project and network (compose_stack.py), so a developer's
 stack can keep running; it publishes free ports on 127.0.0.1, never the usual 4200/9023.
+test_browser.py runs first on the same stack (conftest.py), with an fhv month: the
+green and yellow months here are this module's alone.
 """
 
 from __future__ import annotations
