@@ -103,7 +103,7 @@ MARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "test_first_start_is_paid_once_per_home": ("prefect",),
         "test_the_embedded_server_keeps_every_run_record": ("prefect",),
         "test_first_commands_on_a_new_home_at_once_all_succeed": ("prefect", "slow"),
-        "test_a_batch_pending_when_the_run_returns_is_recorded": ("prefect", "slow"),
+        "test_a_batch_pending_when_the_command_exits_is_recorded": ("prefect", "slow"),
     },
     "test_security.py": {"test_block_secrets_never_reach_the_logs": ("prefect",)},
     "test_tlc.py": {
