@@ -208,7 +208,8 @@ async def wait_until_recorded(flow_run_id: Any, timeout: float = 30.0) -> bool:
     (embedded.EMBEDDED_SERVER), and a stop cuts its last batch short: a command that
     returned at once left Pending or Running task runs behind (CI: a month's history
     ['Pending', 'Running'], then 'Error flushing 19 events' as the server stopped). So
-    a command waits for its records before the server stops."""
+    a command waits for the records it can see; one still in the batch is not there to
+    see, and is written as the server stops at exit (_drain)."""
     if _embedded_server() is None:
         return True
     from prefect.client.orchestration import get_client
