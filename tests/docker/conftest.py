@@ -55,7 +55,9 @@ def _held(request: pytest.FixtureRequest) -> Iterator[_Held]:
     options: dict[str, Any] = getattr(module, "STACK", {})
     deploy_env: dict[str, str] = getattr(module, "DEPLOY_ENV", {})
     held = _HELD.get(project)
-    if held is not None and held.stack.is_down:  # an earlier module's test took it down
+    # running_stack itself takes a project down (leftovers) before it comes up: is_up,
+    # not is_down, says whether a test has taken it down since.
+    if held is not None and not held.stack.is_up:  # an earlier module's test took it down
         held.exits.close()
         held = None
     if held is None:
@@ -69,7 +71,7 @@ def _held(request: pytest.FixtureRequest) -> Iterator[_Held]:
         yield held
     finally:
         users = _users(request.session, project)
-        if not users or users[-1] is module or held.stack.is_down:
+        if not users or users[-1] is module or not held.stack.is_up:
             del _HELD[project]
             held.exits.close()
 
