@@ -3,9 +3,9 @@
 A module names its compose project in ``PROJECT``; ``STACK`` (running_stack's options:
 extra mirror months, profiles, scale) and ``DEPLOY_ENV`` (deploy.py settings) are
 optional. Modules that name the same project share its stack and its deployments: it
-comes up for the first of them and goes down after the last (or when a test takes it
-down), so they must ask for the same ``STACK`` and ``DEPLOY_ENV`` and must not disturb
-each other's months. A module that restarts the server or kills a service has a project
+comes up for the first of them and goes down after the last (or after the module whose
+test took it down), so they must ask for the same ``STACK`` and ``DEPLOY_ENV`` and must
+not disturb each other's months. A module that restarts the server or kills a service has a project
 of its own. Docker is required before anything starts: without an engine the module is
 skipped, or fails when TAXI_ETL_REQUIRE_DOCKER=1 (CI).
 """
@@ -55,11 +55,6 @@ def _held(request: pytest.FixtureRequest) -> Iterator[_Held]:
     options: dict[str, Any] = getattr(module, "STACK", {})
     deploy_env: dict[str, str] = getattr(module, "DEPLOY_ENV", {})
     held = _HELD.get(project)
-    # running_stack itself takes a project down (leftovers) before it comes up: is_up,
-    # not is_down, says whether a test has taken it down since.
-    if held is not None and not held.stack.is_up:  # an earlier module's test took it down
-        held.exits.close()
-        held = None
     if held is None:
         exits = ExitStack()
         stack = exits.enter_context(running_stack(request, project, **options))
@@ -70,6 +65,8 @@ def _held(request: pytest.FixtureRequest) -> Iterator[_Held]:
     try:
         yield held
     finally:
+        # Down after the last user, or now if a test took it down: is_up says so, not
+        # is_down (running_stack takes a project down before it brings it up).
         users = _users(request.session, project)
         if not users or users[-1] is module or not held.stack.is_up:
             del _HELD[project]

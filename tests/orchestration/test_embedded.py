@@ -133,14 +133,13 @@ async def main():
         while batch := await client.read_task_runs(limit=200, offset=offset):
             tasks += batch
             offset += len(batch)
-    per_run = collections.Counter(str(t.flow_run_id) for t in tasks)
     states = collections.defaultdict(list)
     for t in tasks:
         states[str(t.flow_run_id)].append(t.state_type.value)
     # A subflow's parent: the flow run of the task run that stands for it.
     run_of_task = {str(t.id): str(t.flow_run_id) for t in tasks}
     print(json.dumps({
-        "flows": [[f.name, f.state_type.value, per_run[str(f.id)]] for f in flows],
+        "flows": [[f.name, f.state_type.value, len(states[str(f.id)])] for f in flows],
         "task_states": sorted({t.state_type.value for t in tasks}),
         "runs": {str(f.id): {
             "name": f.name,
